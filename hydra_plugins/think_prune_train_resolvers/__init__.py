@@ -1,0 +1,14 @@
+"""OmegaConf resolvers DVC's Hydra composition needs to unroll rounds.
+
+DVC imports packages under `hydra_plugins/` (in the repository root) before it composes
+`conf/config.yaml` into `params.yaml`, so `${tpt_schedule:${rounds}}` becomes
+`{r1: r0, r2: r1, ...}` for `dvc exp run -S rounds=5`.
+"""
+
+from omegaconf import OmegaConf
+
+from think_prune_train.schedule import evaluated, schedule
+
+# Resolvers must hand back OmegaConf containers: a plain dict is rejected when DVC dumps params.yaml.
+OmegaConf.register_new_resolver("tpt_schedule", lambda rounds: OmegaConf.create(schedule(rounds)), replace=True)
+OmegaConf.register_new_resolver("tpt_evaluated", lambda rounds: OmegaConf.create(evaluated(rounds)), replace=True)

@@ -1,0 +1,154 @@
+"""Data contracts for every artifact the pipeline writes, and the only way to read or write them.
+
+Each artifact has one pandera model. `write_frame` validates before anything touches the disk
+and then writes through a temporary file, so a bad frame or a crash never leaves a half-written
+output. `read_frame` validates again, so a hand-edited or foreign file fails at the stage that
+reads it, with the file, the column, the rows and what to do.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pandera.pandas as pa
+from pandera.typing import Series
+
+
+class DataContractError(ValueError):
+    """A data file or frame that breaks its schema; the message is meant for the user."""
+
+
+class Problems(pa.DataFrameModel):
+    """Questions with ground-truth answers (`data/problems/{train,test,warmup}.parquet`)."""
+
+    question_id: Series[str] = pa.Field(unique=True, str_length={"min_value": 1})
+    question: Series[str] = pa.Field(str_length={"min_value": 1})
+    answer: Series[str] = pa.Field(str_matches=r"^-?\d+(\.\d+)?$")
+    # A worked solution ending in `#### <answer>`, or "" when the task has none.
+    solution: Series[str]
+
+    class Config:
+        strict = True
+
+
+class Traces(pa.DataFrameModel):
+    """Sampled solutions (`data/generated/<round>.parquet`): one row per (question, sample)."""
+
+    round: Series[str] = pa.Field(str_matches=r"^r\d+$")
+    question_id: Series[str] = pa.Field(str_length={"min_value": 1})
+    sample: Series[int] = pa.Field(ge=0)
+    seed: Series[int] = pa.Field(ge=0)
+    prompt: Series[str] = pa.Field(str_length={"min_value": 1})
+    completion: Series[str]
+    answer: Series[str] = pa.Field(str_matches=r"^-?\d+(\.\d+)?$")
+
+    class Config:
+        strict = True
+        unique = ["question_id", "sample"]
+
+
+class Pruned(pa.DataFrameModel):
+    """Traces kept for training (`data/pruned/<round>.parquet`)."""
+
+    round: Series[str] = pa.Field(str_matches=r"^r\d+$")
+    question_id: Series[str] = pa.Field(str_length={"min_value": 1})
+    sample: Series[int] = pa.Field(ge=0)
+    prompt: Series[str] = pa.Field(str_length={"min_value": 1})
+    completion: Series[str] = pa.Field(str_length={"min_value": 1})
+
+    class Config:
+        strict = True
+        unique = ["question_id", "sample"]
+
+
+class Evaluations(pa.DataFrameModel):
+    """Graded test completions (`evaluations/<round>/rows.parquet`); sample -1 is the greedy one."""
+
+    round: Series[str] = pa.Field(str_matches=r"^r\d+$")
+    question_id: Series[str] = pa.Field(str_length={"min_value": 1})
+    sample: Series[int] = pa.Field(ge=-1)
+    completion: Series[str]
+    answer: Series[str]
+    predicted: Series[str] = pa.Field(nullable=True)
+    correct: Series[bool]
+    correct_flexible: Series[bool]
+
+    class Config:
+        strict = True
+        unique = ["question_id", "sample"]
+
+
+SCHEMAS: dict[str, type[pa.DataFrameModel]] = {
+    "problems": Problems,
+    "traces": Traces,
+    "pruned": Pruned,
+    "evaluations": Evaluations,
+}
+
+
+def _describe_failures(error: pa.errors.SchemaErrors, limit: int = 8) -> str:
+    lines = []
+    cases = error.failure_cases
+    for (column, check), group in cases.groupby(["column", "check"], dropna=False, sort=False):
+        rows = [str(int(i)) for i in group["index"].dropna().tolist()[:limit]]
+        values = [repr(v) for v in group["failure_case"].tolist()[:3]]
+        where = f"rows {', '.join(rows)}" + (" …" if len(group) > limit else "") if rows else "whole column"
+        lines.append(f"  - column {column!r}: check {check} failed at {where} (values: {', '.join(values)})")
+    return "\n".join(lines)
+
+
+def validate(frame: pd.DataFrame, schema: type[pa.DataFrameModel], source: str) -> pd.DataFrame:
+    """Check every rule at once; raise DataContractError listing each failing column and row."""
+    try:
+        return schema.validate(frame, lazy=True)
+    except pa.errors.SchemaErrors as error:
+        raise DataContractError(
+            f"{source} does not match the {schema.__name__} schema:\n{_describe_failures(error)}\n"
+            f"Fix or regenerate the file (e.g. `dvc repro` the stage that writes it); "
+            f"`python -m stages validate {schema.__name__.lower()} <file>` rechecks it."
+        ) from None
+
+
+def read_frame(path: str | Path, schema: type[pa.DataFrameModel]) -> pd.DataFrame:
+    """Read a parquet artifact and validate it."""
+    path = Path(path)
+    if not path.exists():
+        raise DataContractError(f"{path} does not exist; run the stage that produces it first (`dvc repro`).")
+    try:
+        frame = pd.read_parquet(path)
+    except Exception as error:  # pyarrow raises several types for unreadable files
+        raise DataContractError(f"{path} is not a readable parquet file ({error}); regenerate it.") from None
+    return validate(frame, schema, str(path))
+
+
+def _atomic_write(path: Path, write: Any) -> None:
+    """Write via a temporary file in the same folder, then rename: readers never see a partial file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(handle)
+    try:
+        write(temporary)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def write_frame(frame: pd.DataFrame, path: str | Path, schema: type[pa.DataFrameModel]) -> None:
+    """Validate, then write parquet atomically with a deterministic layout."""
+    frame = validate(frame.reset_index(drop=True), schema, f"output for {path}")
+    _atomic_write(Path(path), lambda temporary: frame.to_parquet(temporary, index=False, compression="zstd"))
+
+
+def write_text(text: str, path: str | Path) -> None:
+    _atomic_write(Path(path), lambda temporary: Path(temporary).write_text(text, encoding="utf-8"))
+
+
+def write_json(data: Any, path: str | Path) -> None:
+    """Pretty, key-sorted JSON written atomically (stable bytes for identical content)."""
+    write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", path)

@@ -1,0 +1,67 @@
+"""Answer extraction and grading: the one correctness function shared by prune and evaluate.
+
+Two readings of a completion:
+- strict: the number after the last `####` marker (GSM8K's convention; what the prompt asks for);
+- flexible: the strict answer if there is one, else the last number anywhere in the text.
+Numbers compare by value, so `1,000`, `$1000.00` and `1000.` all equal `1000`.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal, InvalidOperation
+
+MARKER = "####"
+# A signed number with optional thousands separators and decimals, allowing a leading `$`.
+NUMBER = re.compile(r"-?\$?\s?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|-?\$?\.\d+")
+
+
+def parse_number(text: str) -> Decimal | None:
+    """`"$1,234.50."` -> Decimal("1234.50"); anything that is not a single number -> None."""
+    cleaned = text.strip().rstrip(".").replace(",", "").replace("$", "").replace(" ", "")
+    if not cleaned:
+        return None
+    try:
+        value = Decimal(cleaned)
+    except InvalidOperation:
+        return None
+    return value if value.is_finite() else None
+
+
+def _first_number(text: str) -> Decimal | None:
+    match = NUMBER.search(text)
+    return parse_number(match.group()) if match else None
+
+
+def extract_answer(completion: str, mode: str = "strict") -> Decimal | None:
+    """The final answer a completion commits to, or None if it gives none.
+
+    With several `####` markers the last one that is followed by a number wins: models often
+    echo the prompt's `#### [answer]` placeholder before writing the real answer.
+    """
+    if mode not in ("strict", "flexible"):
+        raise ValueError(f"grading mode must be 'strict' or 'flexible', not {mode!r}")
+    for segment in reversed(completion.split(MARKER)[1:]):
+        answer = _first_number(segment.split("\n", 1)[0])
+        if answer is not None:
+            return answer
+    if mode == "flexible":
+        numbers = NUMBER.findall(completion)
+        return parse_number(numbers[-1]) if numbers else None
+    return None
+
+
+def is_correct(completion: str, gold_answer: str, mode: str = "strict") -> bool:
+    """True when the completion's final answer equals `gold_answer` by numeric value."""
+    gold = parse_number(gold_answer)
+    if gold is None:
+        raise ValueError(f"gold answer {gold_answer!r} is not a number")
+    predicted = extract_answer(completion, mode)
+    return predicted is not None and predicted == gold
+
+
+def format_answer(value: Decimal) -> str:
+    """Canonical text for a number: no exponent, no trailing zeros (`18.0` -> `18`)."""
+    normalized = value.normalize()
+    text = format(normalized, "f")
+    return text

@@ -1,0 +1,222 @@
+"""Typed, documented parameters: one dataclass per section of `params.yaml`.
+
+`params.yaml` is composed from `conf/` by Hydra (`dvc exp run` does this on every run); each
+stage reads only its own sections through `load_section`, which rejects unknown keys and
+out-of-range values with a message naming the key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+class ParamsError(ValueError):
+    """A missing, unknown or invalid parameter; the message names the key."""
+
+
+def _check(condition: bool, key: str, message: str) -> None:
+    if not condition:
+        raise ParamsError(f"params: {key}: {message}")
+
+
+@dataclass
+class PrepareParams:
+    task: str = field(default="chain_sum", metadata={"help": "reasoning-gym dataset name, or 'gsm8k'."})
+    task_options: dict[str, Any] = field(
+        default_factory=dict, metadata={"help": "Keyword arguments for reasoning_gym.create_dataset."}
+    )
+    question_template: str = field(
+        default="{question}",
+        metadata={"help": "Python format string over a task item: {question}, {metadata[expression]}, ..."},
+    )
+    source: str | None = field(
+        default=None, metadata={"help": "gsm8k only: a hub id (openai/gsm8k) or a local folder/jsonl/parquet path."}
+    )
+    train_questions: int = field(default=2000, metadata={"help": "Size of the training-question pool."})
+    test_questions: int = field(default=200, metadata={"help": "Held-out questions for evaluation."})
+    warmup_questions: int = field(
+        default=0, metadata={"help": "Questions with worked solutions for the base stage's warm-start."}
+    )
+
+    def __post_init__(self) -> None:
+        _check(self.train_questions > 0, "prepare.train_questions", "must be positive")
+        _check(self.test_questions > 0, "prepare.test_questions", "must be positive")
+        _check(self.warmup_questions >= 0, "prepare.warmup_questions", "must be zero or positive")
+
+
+@dataclass
+class TinyModelParams:
+    hidden_size: int = 128
+    layers: int = 4
+    heads: int = 4
+    max_positions: int = 256
+
+
+@dataclass
+class WarmupParams:
+    epochs: float = 1.0
+    learning_rate: float = 1e-3
+    batch_size: int = 64
+
+
+@dataclass
+class BaseParams:
+    source: str = field(
+        default="tiny",
+        metadata={"help": "'tiny' builds a character-level Llama and warm-starts it; else a hub id or local folder."},
+    )
+    tiny: TinyModelParams = field(default_factory=TinyModelParams)
+    warmup: WarmupParams = field(default_factory=WarmupParams)
+    trust_remote_code: bool = field(default=False, metadata={"help": "Allow model code from the hub (off by default)."})
+
+
+@dataclass
+class PromptParams:
+    template: str = field(default="{question}\n", metadata={"help": "Format string with {question}."})
+    chat: bool = field(default=False, metadata={"help": "Wrap the prompt in the tokenizer's chat template."})
+
+    def __post_init__(self) -> None:
+        _check("{question}" in self.template, "prompt.template", "must contain {question}")
+
+
+@dataclass
+class SamplingParams:
+    temperature: float = 0.8
+    top_p: float = 1.0
+    max_new_tokens: int = 64
+    batch_size: int = 64
+    backend: str = "transformers"
+
+    def check(self, section: str) -> None:
+        _check(0.0 <= self.temperature <= 5.0, f"{section}.temperature", "must be in [0, 5] (0 = greedy)")
+        _check(0.0 < self.top_p <= 1.0, f"{section}.top_p", "must be in (0, 1]")
+        _check(self.max_new_tokens > 0, f"{section}.max_new_tokens", "must be positive")
+        _check(self.batch_size > 0, f"{section}.batch_size", "must be positive")
+        _check(self.backend in ("transformers", "vllm"), f"{section}.backend", "must be 'transformers' or 'vllm'")
+
+
+@dataclass
+class GenerateParams(SamplingParams):
+    samples_per_question: int = field(default=4, metadata={"help": "Solutions sampled per training question."})
+    questions_per_round: int = field(
+        default=0, metadata={"help": "Fresh questions drawn from the pool each round; 0 = the whole pool every round."}
+    )
+
+    def __post_init__(self) -> None:
+        self.check("generate")
+        _check(self.samples_per_question > 0, "generate.samples_per_question", "must be positive")
+        _check(self.questions_per_round >= 0, "generate.questions_per_round", "must be zero or positive")
+
+
+@dataclass
+class PruneParams:
+    grading: str = field(default="strict", metadata={"help": "'strict' (answer after ####) or 'flexible'."})
+    max_per_question: int = field(default=1, metadata={"help": "Correct traces kept per question (0 = all)."})
+    deduplicate: bool = field(default=True, metadata={"help": "Drop identical completions of the same question."})
+    max_examples: int = field(default=0, metadata={"help": "Cap on kept traces, sampled by seed (0 = no cap)."})
+
+    def __post_init__(self) -> None:
+        _check(self.grading in ("strict", "flexible"), "prune.grading", "must be 'strict' or 'flexible'")
+        _check(self.max_per_question >= 0, "prune.max_per_question", "must be zero or positive")
+        _check(self.max_examples >= 0, "prune.max_examples", "must be zero or positive")
+
+
+@dataclass
+class LoraParams:
+    r: int = 16
+    alpha: int = 32
+    dropout: float = 0.05
+
+
+@dataclass
+class TrainParams:
+    init_from: str = field(
+        default="previous", metadata={"help": "'previous' round's model (the paper) or 'base' (STaR / ReST-EM)."}
+    )
+    method: str = field(default="full", metadata={"help": "'full' fine-tune or 'lora' (merged into the saved model)."})
+    learning_rate: float = 1e-4
+    epochs: float = 1.0
+    batch_size: int = 16
+    gradient_accumulation: int = 1
+    scheduler: str = "cosine"
+    warmup_ratio: float = 0.1
+    weight_decay: float = 0.0
+    max_length: int = 512
+    lora: LoraParams = field(default_factory=LoraParams)
+
+    def __post_init__(self) -> None:
+        _check(self.init_from in ("previous", "base"), "train.init_from", "must be 'previous' or 'base'")
+        _check(self.method in ("full", "lora"), "train.method", "must be 'full' or 'lora'")
+        _check(self.learning_rate > 0, "train.learning_rate", "must be positive")
+        _check(self.epochs > 0, "train.epochs", "must be positive")
+        _check(0 <= self.warmup_ratio < 1, "train.warmup_ratio", "must be in [0, 1)")
+
+
+@dataclass
+class EvaluateParams(SamplingParams):
+    samples: int = field(default=4, metadata={"help": "Sampled completions per test question for Pass@1."})
+    pass_at_k: list[int] = field(default_factory=lambda: [1, 4], metadata={"help": "k values for pass@k."})
+
+    def __post_init__(self) -> None:
+        self.check("evaluate")
+        _check(self.samples > 0, "evaluate.samples", "must be positive")
+        for k in self.pass_at_k:
+            _check(0 < k <= self.samples, "evaluate.pass_at_k", f"k={k} must be in [1, evaluate.samples={self.samples}]")
+
+
+SECTIONS: dict[str, type] = {
+    "prepare": PrepareParams,
+    "base": BaseParams,
+    "prompt": PromptParams,
+    "generate": GenerateParams,
+    "prune": PruneParams,
+    "train": TrainParams,
+    "evaluate": EvaluateParams,
+}
+
+
+def _build(cls: type, values: Any, key: str) -> Any:
+    _check(isinstance(values, dict), key, f"expected a mapping, got {type(values).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - set(fields))
+    _check(not unknown, key, f"unknown key(s) {', '.join(unknown)}; known keys: {', '.join(fields)}")
+    hints = typing.get_type_hints(cls)
+    built = {}
+    for name, value in values.items():
+        hint = hints[name]
+        if dataclasses.is_dataclass(hint):
+            built[name] = _build(hint, value, f"{key}.{name}")
+            continue
+        expected = typing.get_origin(hint) or hint
+        if isinstance(expected, type) and expected is not typing.Any and not isinstance(hint, types.UnionType):
+            ok = isinstance(value, expected) or (expected is float and isinstance(value, int))
+            ok = ok and not (expected in (int, float) and isinstance(value, bool))
+            _check(ok, f"{key}.{name}", f"expected {expected.__name__}, got {value!r}")
+        built[name] = value
+    return cls(**built)
+
+
+def load_params(path: str | Path = "params.yaml") -> dict[str, Any]:
+    path = Path(path)
+    if not path.exists():
+        raise ParamsError(f"{path} not found: run from the repository root, where params.yaml lives.")
+    with path.open() as handle:
+        return yaml.safe_load(handle) or {}
+
+
+def load_section(name: str, params: dict[str, Any]) -> Any:
+    """The validated dataclass for section `name` (missing keys take their defaults)."""
+    return _build(SECTIONS[name], params.get(name) or {}, name)
+
+
+def seed_of(params: dict[str, Any]) -> int:
+    seed = params.get("seed", 0)
+    _check(isinstance(seed, int) and not isinstance(seed, bool) and seed >= 0, "seed", "must be a non-negative integer")
+    return seed

@@ -1,0 +1,52 @@
+"""The round schedule DVC unrolls: `{r1: r0, r2: r1, ...}`, each round naming the one before it.
+
+DVC templating has no arithmetic, so Hydra computes the schedule from the integer `rounds`
+when it composes `params.yaml` (see `hydra_plugins/`).
+"""
+
+from __future__ import annotations
+
+
+def round_name(index: int) -> str:
+    return f"r{index}"
+
+
+def round_index(name: str) -> int:
+    if not (name.startswith("r") and name[1:].isdigit()):
+        raise ValueError(f"round name {name!r} is not of the form r<N>")
+    return int(name[1:])
+
+
+def _check_rounds(rounds: object) -> int:
+    if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 1:
+        raise ValueError(f"rounds must be a positive integer, got {rounds!r}")
+    return rounds
+
+
+def schedule(rounds: int) -> dict[str, str]:
+    """Each training round mapped to the round whose model generates its data."""
+    rounds = _check_rounds(rounds)
+    return {round_name(i): round_name(i - 1) for i in range(1, rounds + 1)}
+
+
+def evaluated(rounds: int) -> list[str]:
+    """Every model that gets evaluated: the base model r0 and each trained round."""
+    rounds = _check_rounds(rounds)
+    return [round_name(i) for i in range(rounds + 1)]
+
+
+def questions_for_round(question_ids: list[str], round_: str, per_round: int, seed: int) -> list[str]:
+    """The training questions round `round_` generates for.
+
+    `per_round == 0` uses the whole pool every round (the paper). Otherwise the pool is shuffled
+    once by `seed` and round rN takes the N-th slice of `per_round` questions, wrapping around
+    when the pool runs out, so each round sees fresh questions for as long as the pool lasts.
+    """
+    if per_round == 0 or per_round >= len(question_ids):
+        return list(question_ids)
+    import random
+
+    shuffled = sorted(question_ids)
+    random.Random(seed).shuffle(shuffled)
+    start = (round_index(round_) - 1) * per_round
+    return [shuffled[(start + offset) % len(shuffled)] for offset in range(per_round)]

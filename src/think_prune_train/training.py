@@ -1,0 +1,116 @@
+"""Supervised fine-tuning with TRL on (prompt, completion) pairs, loss on the completion only.
+
+Used by the base stage (warm-start on worked solutions) and by every train round (on pruned
+traces). Saves a plain Hugging Face folder with safetensors; LoRA adapters are merged first so
+the next round loads an ordinary model.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+
+@dataclass(frozen=True)
+class SFTSettings:
+    learning_rate: float
+    epochs: float
+    batch_size: int
+    gradient_accumulation: int = 1
+    scheduler: str = "cosine"
+    warmup_ratio: float = 0.1
+    weight_decay: float = 0.0
+    max_length: int = 512
+    seed: int = 0
+    lora_r: int = 0  # 0 = full fine-tune
+    lora_alpha: int = 32
+    lora_dropout: float = 0.05
+
+
+def sft(model, tokenizer, examples: pd.DataFrame, settings: SFTSettings, work_dir: str | Path, progress: bool = True):
+    """Fine-tune `model` on `examples` (columns prompt, completion); return the trained model."""
+    from datasets import Dataset
+    from trl import SFTConfig, SFTTrainer
+
+    if examples.empty:
+        raise ValueError("no training examples: nothing to fine-tune on")
+    dataset = Dataset.from_pandas(examples[["prompt", "completion"]].reset_index(drop=True), preserve_index=False)
+    steps_per_epoch = -(-len(dataset) // (settings.batch_size * settings.gradient_accumulation))
+    total_steps = max(1, int(steps_per_epoch * settings.epochs))
+    config = SFTConfig(
+        output_dir=str(work_dir),
+        num_train_epochs=settings.epochs,
+        learning_rate=settings.learning_rate,
+        per_device_train_batch_size=settings.batch_size,
+        gradient_accumulation_steps=settings.gradient_accumulation,
+        lr_scheduler_type=settings.scheduler,
+        warmup_steps=int(settings.warmup_ratio * total_steps),
+        weight_decay=settings.weight_decay,
+        max_length=settings.max_length,
+        completion_only_loss=True,
+        seed=settings.seed,
+        data_seed=settings.seed,
+        use_cpu=not torch.cuda.is_available(),
+        report_to="none",
+        save_strategy="no",
+        logging_steps=max(1, total_steps // 10),
+        disable_tqdm=not progress,
+        dataset_num_proc=None,
+    )
+    peft_config = None
+    if settings.lora_r > 0:
+        from peft import LoraConfig
+
+        peft_config = LoraConfig(
+            r=settings.lora_r,
+            lora_alpha=settings.lora_alpha,
+            lora_dropout=settings.lora_dropout,
+            target_modules="all-linear",
+            task_type="CAUSAL_LM",
+        )
+    trainer = SFTTrainer(
+        model=model, args=config, train_dataset=dataset, processing_class=tokenizer, peft_config=peft_config
+    )
+    trainer.train()
+    trained = trainer.model
+    if peft_config is not None:
+        trained = trained.merge_and_unload()
+    return trained, trainer.state.log_history
+
+
+def save_model(model, tokenizer, destination: str | Path) -> None:
+    """Write safetensors + tokenizer into a temporary folder, then move it into place whole."""
+    destination = Path(destination)
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=destination.parent, prefix=f".{destination.name}."))
+    try:
+        model.save_pretrained(staging, safe_serialization=True)
+        tokenizer.save_pretrained(staging)
+        if destination.exists():
+            shutil.rmtree(destination)
+        os.replace(staging, destination)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def load_model(path: str | Path, trust_remote_code: bool = False):
+    """Load a checkpoint folder for training: safetensors only, fp32 on CPU."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    local = Path(path)
+    if local.exists() and not (local / "config.json").exists():
+        raise FileNotFoundError(f"{local} is not a model folder (no config.json); run the stage that writes it first.")
+    if not local.exists() and (str(path).startswith((".", "/")) or str(path).count("/") != 1):
+        raise FileNotFoundError(f"model {path!r} is neither a local folder nor a hub id of the form owner/name.")
+    tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
+    model = AutoModelForCausalLM.from_pretrained(
+        path, use_safetensors=True, trust_remote_code=trust_remote_code, dtype=torch.float32
+    )
+    return model, tokenizer

@@ -1,0 +1,72 @@
+"""`python -m stages`: the pipeline's command line outside `dvc repro`.
+
+Run any stage by hand (`python -m stages generate --round r1 --model models/r0`), check a data
+file against its schema, print the per-round results, or recompose params.yaml from conf/.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from stages import base, evaluate, generate, prepare, prune, report, train
+from stages.common import run
+from think_prune_train.artifacts import SCHEMAS, DataContractError, read_frame
+from think_prune_train.params import load_params
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def cli() -> None:
+    """think-prune-train: stages and tools. `dvc repro` runs the stages for you."""
+
+
+for stage in (prepare, base, generate, prune, train, evaluate, report):
+    cli.add_command(stage.main, name=stage.__name__.rsplit(".", 1)[-1])
+
+
+@cli.command()
+@click.argument("kind", type=click.Choice(sorted(SCHEMAS)))
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+def validate(kind: str, files: tuple[str, ...]) -> None:
+    """Check parquet FILES against the KIND schema; exit 1 listing every failure."""
+    failed = False
+    for file in files:
+        try:
+            frame = read_frame(file, SCHEMAS[kind])
+            click.echo(f"{file}: ok ({len(frame)} rows, {kind})")
+        except DataContractError as error:
+            click.echo(str(error), err=True)
+            failed = True
+    sys.exit(1 if failed else 0)
+
+
+@cli.command()
+@click.option("--params", "params_file", default="params.yaml", show_default=True)
+@click.option("--format", "style", type=click.Choice(["markdown", "csv"]), default="markdown", show_default=True)
+def results(params_file: str, style: str) -> None:
+    """Print Pass@1, greedy accuracy and kept traces per round."""
+    from think_prune_train.report import collect, to_markdown
+
+    table = collect(load_params(params_file)["evaluated"])
+    click.echo(to_markdown(table) if style == "markdown" else table.to_csv(index=False), nl=False)
+
+
+@cli.command()
+@click.argument("overrides", nargs=-1)
+@click.option("--out", default="params.yaml", show_default=True, help="Where to write the composed parameters.")
+def params(overrides: tuple[str, ...], out: str) -> None:
+    """Compose conf/ (plus Hydra OVERRIDES such as rounds=5) into params.yaml for `dvc repro`.
+
+    `dvc exp run -S ...` does this itself; use this before a plain `dvc repro`.
+    """
+    from dvc.utils.hydra import compose_and_dump
+
+    compose_and_dump(out, str(Path("conf").resolve()), None, "config", str(Path.cwd()), list(overrides))
+    load_params(out)
+    click.echo(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    run(cli)

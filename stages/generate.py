@@ -1,0 +1,60 @@
+"""generate@rN: the previous round's model thinks: several solutions per training question.
+
+Reads params `seed`, `prompt`, `generate`; `models/<previous>`, `data/problems/train.parquet`.
+Writes `data/generated/<round>.parquet` (schema `Traces`). Sample s of question q in round r is
+drawn with seed (seed, r, q, s), so the file's bytes depend on nothing else.
+"""
+
+from __future__ import annotations
+
+import click
+import pandas as pd
+
+from stages.common import run
+from think_prune_train.artifacts import Problems, Traces, read_frame, write_frame
+from think_prune_train.backends import Request, Sampling, load_backend
+from think_prune_train.seeding import derive_seed
+from think_prune_train.params import load_params, load_section, seed_of
+from think_prune_train.prompts import render_prompt
+from think_prune_train.schedule import questions_for_round
+
+
+@click.command()
+@click.option("--round", "round_", required=True, help="Round being generated for, e.g. r1.")
+@click.option("--model", "model_path", required=True, help="Model folder that generates, e.g. models/r0.")
+@click.option("--params", "params_file", default="params.yaml", show_default=True, help="Parameters file.")
+@click.option("--problems", default="data/problems/train.parquet", show_default=True, help="Training questions.")
+@click.option("--out", default=None, help="Output file [default: data/generated/<round>.parquet].")
+def main(round_: str, model_path: str, params_file: str, problems: str, out: str | None) -> None:
+    """Sample solutions to the round's training questions."""
+    params = load_params(params_file)
+    prompt, generate, seed = load_section("prompt", params), load_section("generate", params), seed_of(params)
+    pool = read_frame(problems, Problems).set_index("question_id")
+    chosen = questions_for_round(pool.index.tolist(), round_, generate.questions_per_round, seed)
+    backend = load_backend(generate.backend, model_path, batch_size=generate.batch_size)
+    rows = []
+    for question_id in chosen:
+        text = render_prompt(pool.at[question_id, "question"], prompt, getattr(backend, "tokenizer", None))
+        for sample in range(generate.samples_per_question):
+            rows.append(
+                {
+                    "round": round_,
+                    "question_id": question_id,
+                    "sample": sample,
+                    "seed": derive_seed(seed, round_, question_id, sample),
+                    "prompt": text,
+                    "answer": pool.at[question_id, "answer"],
+                }
+            )
+    sampling = Sampling(generate.temperature, generate.top_p, generate.max_new_tokens)
+    requests = [Request(row["prompt"], row["seed"]) for row in rows]
+    completions = backend.generate(requests, sampling, progress=f"generate@{round_}")
+    traces = pd.DataFrame(rows).assign(completion=completions)
+    traces = traces[["round", "question_id", "sample", "seed", "prompt", "completion", "answer"]]
+    out = out or f"data/generated/{round_}.parquet"
+    write_frame(traces, out, Traces)
+    click.echo(f"generate@{round_}: {len(chosen)} questions x {generate.samples_per_question} samples -> {out}")
+
+
+if __name__ == "__main__":
+    run(main)

@@ -1,0 +1,60 @@
+"""train@rN: supervised fine-tuning (TRL) on the round's pruned traces.
+
+Reads params `seed`, `train`; `data/pruned/<round>.parquet` and the starting model: the previous
+round's (`train.init_from: previous`, the paper) or the base model r0 (`base`, STaR / ReST-EM).
+Writes `models/<round>` (a plain Hugging Face folder, safetensors) and `data/train_logs/<round>.json`
+(examples, start model, first and last logged loss).
+"""
+
+from __future__ import annotations
+
+import tempfile
+
+import click
+
+from stages.common import run
+from think_prune_train.artifacts import Pruned, read_frame, write_json
+from think_prune_train.seeding import derive_seed
+from think_prune_train.params import load_params, load_section, seed_of
+from think_prune_train.training import SFTSettings, load_model, save_model, sft
+
+
+@click.command()
+@click.option("--round", "round_", required=True, help="Round to train, e.g. r1.")
+@click.option("--previous", required=True, help="The round before it, e.g. r0.")
+@click.option("--params", "params_file", default="params.yaml", show_default=True, help="Parameters file.")
+def main(round_: str, previous: str, params_file: str) -> None:
+    """Fine-tune on the round's kept traces and save models/<round>."""
+    params = load_params(params_file)
+    train, seed = load_section("train", params), seed_of(params)
+    examples = read_frame(f"data/pruned/{round_}.parquet", Pruned)
+    start = f"models/{previous}" if train.init_from == "previous" else "models/r0"
+    model, tokenizer = load_model(start)
+    settings = SFTSettings(
+        learning_rate=train.learning_rate,
+        epochs=train.epochs,
+        batch_size=train.batch_size,
+        gradient_accumulation=train.gradient_accumulation,
+        scheduler=train.scheduler,
+        warmup_ratio=train.warmup_ratio,
+        weight_decay=train.weight_decay,
+        max_length=train.max_length,
+        seed=derive_seed(seed, round_, "train") % 2**31,
+        lora_r=train.lora.r if train.method == "lora" else 0,
+        lora_alpha=train.lora.alpha,
+        lora_dropout=train.lora.dropout,
+    )
+    with tempfile.TemporaryDirectory() as work_dir:
+        model, log = sft(model, tokenizer, examples, settings, work_dir)
+    save_model(model, tokenizer, f"models/{round_}")
+    losses = [entry["loss"] for entry in log if "loss" in entry]
+    write_json(
+        {"examples": len(examples), "start": start, "first_loss": losses[0] if losses else None,
+         "last_loss": losses[-1] if losses else None, "steps": log[-1].get("step") if log else 0},
+        f"data/train_logs/{round_}.json",
+    )
+    click.echo(f"train@{round_}: {len(examples)} examples from {start} -> models/{round_}")
+
+
+if __name__ == "__main__":
+    run(main)
