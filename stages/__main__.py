@@ -47,9 +47,9 @@ def validate(kind: str, files: tuple[str, ...]) -> None:
 @click.option("--format", "style", type=click.Choice(["markdown", "csv"]), default="markdown", show_default=True)
 def results(params_file: str, style: str) -> None:
     """Print Pass@1, greedy accuracy and kept traces per round."""
-    from think_prune_train.report import collect, to_markdown
+    from think_prune_train.report import results_table, to_markdown
 
-    table = collect(load_params(params_file)["evaluated"])
+    table = results_table(load_params(params_file)["evaluated"])
     click.echo(to_markdown(table) if style == "markdown" else table.to_csv(index=False), nl=False)
 
 

@@ -1,4 +1,4 @@
-"""The per-round results table and plot, built from the evaluate and prune outputs."""
+"""The per-round results table and plot, built one round at a time from evaluate's metrics."""
 
 from __future__ import annotations
 
@@ -9,37 +9,37 @@ import pandas as pd
 
 from think_prune_train.schedule import round_index
 
-COLUMNS = ["round", "pass@1", "pass@1_flexible", "greedy_accuracy", "kept", "coverage"]
+COLUMNS = ["round", "pass@1", "pass@1_flexible", "greedy_accuracy"]
 
 
-def collect(rounds: list[str], evaluations: str | Path = "evaluations", pruned: str | Path = "data/pruned") -> pd.DataFrame:
-    """One row per round with its evaluation metrics and (for trained rounds) pruning stats."""
-    rows = []
-    for name in rounds:
-        metrics_file = Path(evaluations) / name / "metrics.json"
-        if not metrics_file.exists():
-            raise FileNotFoundError(f"{metrics_file} is missing: run `dvc repro` (evaluate@{name}) first.")
-        row = {"round": round_index(name), **json.loads(metrics_file.read_text())}
-        stats_file = Path(pruned) / f"{name}-stats.json"
-        if stats_file.exists():
-            stats = json.loads(stats_file.read_text())
-            row.update(kept=stats["kept"], coverage=stats["coverage"], train_accuracy=stats["accuracy"])
-        rows.append(row)
-    return pd.DataFrame(rows)
+def extend(previous: pd.DataFrame, round_: str, metrics_file: str | Path) -> pd.DataFrame:
+    """The previous table plus one row for `round_` from its evaluation metrics."""
+    metrics = json.loads(Path(metrics_file).read_text())
+    row = {"round": round_index(round_), **{column: metrics[column] for column in COLUMNS[1:]}}
+    table = pd.concat([previous[previous["round"] != row["round"]], pd.DataFrame([row])], ignore_index=True)
+    return table.astype({"round": int}).sort_values("round").reset_index(drop=True)[COLUMNS]
+
+
+def summary(table: pd.DataFrame) -> dict:
+    """What `dvc metrics show` and `dvc exp show` display: a few numbers per round."""
+    return {
+        "pass@1": {f"r{r}": v for r, v in zip(table["round"], table["pass@1"])},
+        "greedy": {f"r{r}": v for r, v in zip(table["round"], table["greedy_accuracy"])},
+        "gain": round(float(table["pass@1"].iloc[-1] - table["pass@1"].iloc[0]), 6),
+    }
 
 
 def to_markdown(table: pd.DataFrame) -> str:
-    shown = table[[c for c in COLUMNS if c in table.columns]].copy()
-    lines = ["| " + " | ".join(shown.columns) + " |", "|" + "---|" * len(shown.columns)]
-    for _, row in shown.iterrows():
+    lines = ["| " + " | ".join(table.columns) + " |", "|" + "---|" * len(table.columns)]
+    for _, row in table.iterrows():
         cells = []
-        for column in shown.columns:
+        for column in table.columns:
             value = row[column]
             if pd.isna(value):
                 cells.append("")
             elif column == "round":
                 cells.append(f"r{int(value)}")
-            elif column == "kept":
+            elif column in ("kept", "questions"):
                 cells.append(str(int(value)))
             else:
                 cells.append(f"{100 * value:.1f} %")
@@ -68,3 +68,20 @@ def plot(table: pd.DataFrame, path: str | Path) -> None:
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, metadata={"Software": None})  # no version stamp: same plot, same bytes
     plt.close(figure)
+
+
+def results_table(rounds: list[str], evaluations: str | Path = "evaluations", pruned: str | Path = "data/pruned") -> pd.DataFrame:
+    """Everything known about each round, for `python -m stages results`."""
+    rows = []
+    for name in rounds:
+        metrics_file = Path(evaluations) / name / "metrics.json"
+        if not metrics_file.exists():
+            raise FileNotFoundError(f"{metrics_file} is missing: run `dvc repro` (evaluate@{name}) first.")
+        metrics = json.loads(metrics_file.read_text())
+        row = {"round": round_index(name), **{c: metrics[c] for c in COLUMNS[1:]}}
+        stats_file = Path(pruned) / f"{name}-stats.json"
+        if stats_file.exists():
+            stats = json.loads(stats_file.read_text())
+            row.update(kept=stats["kept"], train_accuracy=stats["accuracy"], coverage=stats["coverage"])
+        rows.append(row)
+    return pd.DataFrame(rows)

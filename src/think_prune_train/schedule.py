@@ -29,6 +29,16 @@ def schedule(rounds: int) -> dict[str, str]:
     return {round_name(i): round_name(i - 1) for i in range(1, rounds + 1)}
 
 
+def history(rounds: int) -> dict[str, str]:
+    """The report chain: each evaluated round mapped to the report it extends (`start` for r0).
+
+    Round N's report = round N-1's report + round N's metrics, so adding rounds only adds
+    reports and going back to fewer rounds finds every report already cached.
+    """
+    rounds = _check_rounds(rounds)
+    return {"r0": "start", **schedule(rounds)}
+
+
 def evaluated(rounds: int) -> list[str]:
     """Every model that gets evaluated: the base model r0 and each trained round."""
     rounds = _check_rounds(rounds)

@@ -110,13 +110,16 @@ def _cut(frame: pd.DataFrame, wanted: dict[str, int]) -> dict[str, pd.DataFrame]
 def _read_gsm8k_file(path: Path) -> pd.DataFrame:
     if path.suffix == ".jsonl":
         rows = []
-        with path.open(encoding="utf-8", errors="strict") as handle:
-            for line_number, line in enumerate(handle, start=1):
-                if line.strip():
-                    try:
-                        rows.append(json.loads(line))
-                    except json.JSONDecodeError as error:
-                        raise TaskError(f"{path}:{line_number}: not valid JSON ({error.msg}).") from None
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except UnicodeDecodeError as error:
+            raise TaskError(f"{path}: not UTF-8 text (byte {error.start}); re-encode the file as UTF-8.") from None
+        for line_number, line in enumerate(lines, start=1):
+            if line.strip():
+                try:
+                    rows.append(json.loads(line))
+                except json.JSONDecodeError as error:
+                    raise TaskError(f"{path}:{line_number}: not valid JSON ({error.msg}).") from None
         frame = pd.DataFrame(rows)
     elif path.suffix == ".parquet":
         frame = pd.read_parquet(path)
@@ -154,6 +157,8 @@ def gsm8k_splits(params: PrepareParams, seed: int) -> dict[str, pd.DataFrame]:
         frame, where = _load_gsm8k_split(source, split)
         records = []
         for index, row in frame.iterrows():
+            if pd.isna(row["answer"]) or pd.isna(row["question"]) or not str(row["question"]).strip():
+                raise TaskError(f"{where} row {index}: missing question or answer; fix or drop that row.")
             answer_text = str(row["answer"])
             if MARKER not in answer_text:
                 raise TaskError(f"{where} row {index}: answer has no '{MARKER} <number>' line.")

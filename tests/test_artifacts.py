@@ -1,0 +1,93 @@
+import pandas as pd
+import pytest
+
+from think_prune_train.artifacts import (
+    DataContractError,
+    Evaluations,
+    Problems,
+    Pruned,
+    Traces,
+    read_frame,
+    write_frame,
+)
+
+
+def problems(**overrides):
+    frame = pd.DataFrame(
+        {"question_id": ["q1", "q2"], "question": ["1 + 2 =", "3 - 1 ="], "answer": ["3", "2"], "solution": ["", ""]}
+    )
+    return frame.assign(**overrides)
+
+
+def test_valid_problems_round_trip(tmp_path):
+    write_frame(problems(), tmp_path / "p.parquet", Problems)
+    assert read_frame(tmp_path / "p.parquet", Problems).equals(problems())
+
+
+@pytest.mark.parametrize(
+    "bad, column",
+    [
+        (problems(question_id=["q1", "q1"]), "question_id"),  # duplicate id
+        (problems(question_id=["q1", ""]), "question_id"),  # empty id
+        (problems(answer=["3", "two"]), "answer"),  # non-numeric gold answer
+        (problems(answer=["3", None]), "answer"),  # missing gold answer
+        (problems().drop(columns="solution"), "solution"),  # missing column
+        (problems(extra=[1, 2]), "extra"),  # unknown column
+    ],
+)
+def test_schema_errors_name_the_column_and_leave_no_file(tmp_path, bad, column):
+    target = tmp_path / "p.parquet"
+    with pytest.raises(DataContractError) as error:
+        write_frame(bad, target, Problems)
+    assert column in str(error.value)
+    assert not target.exists()
+    assert list(tmp_path.iterdir()) == []  # no temporary left behind either
+
+
+def test_error_names_file_and_rows(tmp_path):
+    path = tmp_path / "bad.parquet"
+    problems(answer=["3", "x"]).to_parquet(path)
+    with pytest.raises(DataContractError) as error:
+        read_frame(path, Problems)
+    message = str(error.value)
+    assert str(path) in message and "rows 1" in message and "'answer'" in message
+
+
+def test_unreadable_and_missing_files_are_reported(tmp_path):
+    garbage = tmp_path / "garbage.parquet"
+    garbage.write_bytes(b"\xff\xfe not parquet")
+    with pytest.raises(DataContractError, match="not a readable parquet"):
+        read_frame(garbage, Problems)
+    with pytest.raises(DataContractError, match="does not exist"):
+        read_frame(tmp_path / "missing.parquet", Problems)
+
+
+def test_failed_write_keeps_the_previous_file(tmp_path):
+    target = tmp_path / "p.parquet"
+    write_frame(problems(), target, Problems)
+    before = target.read_bytes()
+    with pytest.raises(DataContractError):
+        write_frame(problems(answer=["?", "?"]), target, Problems)
+    assert target.read_bytes() == before
+
+
+def test_traces_pruned_and_evaluations_reject_bad_rows():
+    traces = pd.DataFrame(
+        {"round": ["r1"], "question_id": ["q"], "sample": [0], "seed": [1], "prompt": ["p"], "completion": ["c"], "answer": ["1"]}
+    )
+    Traces.validate(traces)
+    with pytest.raises(Exception):
+        Traces.validate(traces.assign(round=["round1"]))
+    with pytest.raises(Exception):
+        Traces.validate(pd.concat([traces, traces]))  # duplicate (question, sample)
+    pruned = traces.drop(columns=["seed", "answer"])
+    Pruned.validate(pruned)
+    with pytest.raises(Exception):
+        Pruned.validate(pruned.assign(completion=[""]))  # nothing to train on
+    evaluations = pd.DataFrame(
+        {"round": ["r0"], "question_id": ["q"], "sample": [-1], "completion": ["#### 1"], "answer": ["1"],
+         "predicted": ["1"], "correct": [True], "correct_flexible": [True]}
+    )
+    Evaluations.validate(evaluations)
+    with pytest.raises(Exception):
+        Evaluations.validate(evaluations.assign(sample=[-2]))

@@ -1,0 +1,65 @@
+import pandas as pd
+import pytest
+import torch
+
+from think_prune_train.backends import Request, Sampling, load_backend
+from think_prune_train.backends.hf import TransformersBackend
+from think_prune_train.training import SFTSettings, load_model, save_model, sft
+
+
+@pytest.fixture(scope="module")
+def backend(tiny_model_dir):
+    return TransformersBackend(str(tiny_model_dir), batch_size=3)
+
+
+def test_each_sample_depends_only_on_its_seed(backend):
+    sampling = Sampling(temperature=1.0, top_p=0.95, max_new_tokens=12)
+    requests = [Request("1 + 2 =\n", seed) for seed in (11, 12, 13)] + [Request("34 - 5 + 6 =\n", 14)]
+    alone = [backend.generate([request], sampling)[0] for request in requests]
+    batched = backend.generate(list(reversed(requests)), sampling)[::-1]
+    assert batched == alone  # batch size, order and padding do not change a sample
+    assert len(set(alone[:3])) > 1  # different seeds, different samples from a random model
+
+
+def test_greedy_ignores_seeds(backend):
+    greedy = Sampling(temperature=0.0, top_p=1.0, max_new_tokens=8)
+    first, second = backend.generate([Request("7 =\n", 1), Request("7 =\n", 2)], greedy)
+    assert first == second
+
+
+def test_unknown_backend_is_a_clear_error(tiny_model_dir):
+    with pytest.raises(ValueError, match="not a backend"):
+        load_backend("onnx", str(tiny_model_dir))
+
+
+def test_sft_changes_every_parameter_and_logs_loss(tiny_model_dir, tmp_path):
+    model, tokenizer = load_model(tiny_model_dir)
+    before = {name: parameter.detach().clone() for name, parameter in model.named_parameters()}
+    examples = pd.DataFrame({"prompt": ["1 + 2 =\n", "5 - 3 =\n"] * 8, "completion": ["1 + 2 = 3\n#### 3", "5 - 3 = 2\n#### 2"] * 8})
+    settings = SFTSettings(learning_rate=1e-2, epochs=1, batch_size=8, warmup_ratio=0.0, max_length=64, seed=0)
+    trained, log = sft(model, tokenizer, examples, settings, tmp_path / "work", progress=False)
+    assert any("loss" in entry for entry in log)
+    unchanged = [name for name, parameter in trained.named_parameters() if torch.equal(parameter, before[name])]
+    assert unchanged == []
+    save_model(trained, tokenizer, tmp_path / "model")
+    assert (tmp_path / "model" / "model.safetensors").exists()
+    reloaded, _ = load_model(tmp_path / "model")
+    assert all(torch.equal(a, b) for a, b in zip(reloaded.parameters(), trained.parameters()))
+
+
+def test_lora_training_merges_into_a_plain_model(tiny_model_dir, tmp_path):
+    model, tokenizer = load_model(tiny_model_dir)
+    before = {name: parameter.detach().clone() for name, parameter in model.named_parameters()}
+    examples = pd.DataFrame({"prompt": ["1 + 2 =\n"] * 8, "completion": ["1 + 2 = 3\n#### 3"] * 8})
+    settings = SFTSettings(learning_rate=5e-2, epochs=2, batch_size=4, warmup_ratio=0.0, max_length=64, seed=0, lora_r=4)
+    trained, _ = sft(model, tokenizer, examples, settings, tmp_path / "work", progress=False)
+    names = {name for name, _ in trained.named_parameters()}
+    assert names == set(before)  # merged: no adapter weights left
+    changed = [name for name, parameter in trained.named_parameters() if not torch.equal(parameter, before[name])]
+    assert any("q_proj" in name for name in changed)
+
+
+def test_missing_model_folder_is_named(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="no config.json"):
+        load_model(tmp_path / "empty")

@@ -1,0 +1,83 @@
+from pathlib import Path
+
+import pytest
+import yaml
+
+from think_prune_train.params import ParamsError, load_section, seed_of
+from think_prune_train.schedule import evaluated, questions_for_round, schedule
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_schedule_names_previous_round():
+    assert schedule(3) == {"r1": "r0", "r2": "r1", "r3": "r2"}
+    assert evaluated(2) == ["r0", "r1", "r2"]
+
+
+@pytest.mark.parametrize("rounds", [0, -1, 1.5, "3", True])
+def test_schedule_rejects_non_positive_integers(rounds):
+    with pytest.raises(ValueError, match="rounds"):
+        schedule(rounds)
+
+
+def test_fresh_questions_per_round_and_wrap_around():
+    pool = [f"q{i}" for i in range(10)]
+    r1, r2 = questions_for_round(pool, "r1", 4, seed=0), questions_for_round(pool, "r2", 4, seed=0)
+    assert len(r1) == 4 and not set(r1) & set(r2)
+    r3 = questions_for_round(pool, "r3", 4, seed=0)
+    assert len(set(r1 + r2 + r3)) == 10  # r3 wraps around to the start of the shuffled pool
+    assert questions_for_round(pool, "r1", 0, seed=0) == pool  # 0 = the whole pool
+    assert questions_for_round(pool, "r1", 4, seed=1) != r1
+
+
+def compose(*overrides):
+    from dvc.utils.hydra import compose_and_dump
+
+    out = REPO / ".pytest_cache" / "composed.yaml"
+    out.parent.mkdir(exist_ok=True)
+    compose_and_dump(out, str(REPO / "conf"), None, "config", str(REPO), list(overrides))
+    return yaml.safe_load(out.read_text())
+
+
+def test_committed_params_match_the_composed_default():
+    assert compose() == yaml.safe_load((REPO / "params.yaml").read_text()), (
+        "params.yaml is stale: run `python -m stages params`"
+    )
+
+
+def test_rounds_override_unrolls_the_schedule():
+    params = compose("rounds=5")
+    assert params["schedule"] == schedule(5)
+    assert params["evaluated"] == evaluated(5)
+
+
+def test_every_section_of_the_default_validates():
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    for section in ("prepare", "base", "prompt", "generate", "prune", "train", "evaluate"):
+        load_section(section, params)
+    assert seed_of(params) >= 0
+
+
+@pytest.mark.parametrize(
+    "section, values, key",
+    [
+        ("generate", {"temperature": -0.1}, "generate.temperature"),
+        ("generate", {"top_p": 0}, "generate.top_p"),
+        ("generate", {"backend": "onnx"}, "generate.backend"),
+        ("generate", {"samples": 4}, "unknown key(s) samples"),
+        ("train", {"init_from": "scratch"}, "train.init_from"),
+        ("train", {"lora": {"rank": 8}}, "train.lora"),
+        ("train", {"epochs": "two"}, "train.epochs"),
+        ("evaluate", {"samples": 2, "pass_at_k": [4]}, "evaluate.pass_at_k"),
+        ("prune", {"grading": "fuzzy"}, "prune.grading"),
+        ("prompt", {"template": "no placeholder"}, "prompt.template"),
+    ],
+)
+def test_invalid_params_name_the_key(section, values, key):
+    with pytest.raises(ParamsError, match=key.replace("(", r"\(").replace(")", r"\)")):
+        load_section(section, {section: values})
+
+
+def test_seed_must_be_a_non_negative_integer():
+    with pytest.raises(ParamsError, match="seed"):
+        seed_of({"seed": -1})

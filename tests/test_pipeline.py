@@ -1,0 +1,126 @@
+"""End to end: the real `dvc repro` and `dvc exp run` on the micro profile, in a temporary copy."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from think_prune_train.artifacts import Evaluations, Problems, Pruned, Traces, read_frame
+
+REPO = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.slow
+
+
+def run(args: list[str], cwd: Path) -> str:
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    result = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, f"{' '.join(args)} failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
+    return result.stdout + result.stderr
+
+
+def executed(output: str) -> set[str]:
+    return set(re.findall(r"Running stage '([^']+)'", output))
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory) -> Path:
+    """A fresh git + DVC copy of the repository whose conf/ selects the micro profile."""
+    root = tmp_path_factory.mktemp("project")
+    files = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout.split()
+    for name in files:
+        if (REPO / name).is_file() and not name.startswith(("tests/", "bench/")):
+            (root / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / name, root / name)
+    (root / "dvc.lock").unlink(missing_ok=True)
+    config = root / "conf" / "config.yaml"
+    config.write_text(config.read_text().replace("  - task: chain_sum\n", "  - task: chain_sum\n  - profile: micro\n"))
+    run([sys.executable, "-m", "stages", "params"], root)
+    run(["git", "init", "-q"], root)
+    run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qam", "init", "--allow-empty"], root)
+    run(["git", "add", "-A"], root)
+    run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "micro"], root)
+    return root
+
+
+def test_repro_runs_every_stage_and_writes_valid_artifacts(project):
+    output = run([sys.executable, "-m", "dvc", "repro"], project)
+    assert executed(output) == {
+        "prepare", "base", "generate@r1", "prune@r1", "train@r1", "evaluate@r0", "evaluate@r1", "report@r0", "report@r1"
+    }
+    train = read_frame(project / "data/problems/train.parquet", Problems)
+    test = read_frame(project / "data/problems/test.parquet", Problems)
+    assert not set(train["question"]) & set(test["question"])
+    traces = read_frame(project / "data/generated/r1.parquet", Traces)
+    assert len(traces) == len(train) * 4
+    assert len(read_frame(project / "data/pruned/r1.parquet", Pruned)) > 0
+    rows = read_frame(project / "evaluations/r1/rows.parquet", Evaluations)
+    assert (rows["sample"] == -1).sum() == len(test)
+    metrics = json.loads((project / "reports/r1/metrics.json").read_text())
+    assert set(metrics["pass@1"]) == {"r0", "r1"}
+    assert (project / "models/r1/model.safetensors").exists()
+    assert (project / "reports/r1/pass_at_1.png").read_bytes()[:4] == b"\x89PNG"
+    assert executed(run([sys.executable, "-m", "dvc", "repro"], project)) == set()
+    shown = json.loads(run([sys.executable, "-m", "dvc", "metrics", "show", "--json"], project))
+    assert next(iter(shown.values()))["data"]["reports/r1/metrics.json"]["data"] == metrics
+    run(["git", "add", "-A"], project)
+    run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "round 1"], project)
+
+
+def test_one_more_round_runs_only_the_new_stages(project):
+    output = run([sys.executable, "-m", "dvc", "exp", "run", "-S", "rounds=2"], project)
+    assert executed(output) == {"generate@r2", "prune@r2", "train@r2", "evaluate@r2", "report@r2"}
+    assert set(json.loads((project / "reports/r2/metrics.json").read_text())["pass@1"]) == {"r0", "r1", "r2"}
+    results = run([sys.executable, "-m", "stages", "results"], project)
+    assert "| r2 |" in results
+
+
+def test_going_back_executes_nothing(project):
+    output = run([sys.executable, "-m", "dvc", "exp", "run", "-S", "rounds=1"], project)
+    assert executed(output) == set()
+
+
+def test_a_pruning_parameter_leaves_generation_alone(project):
+    ran = executed(run([sys.executable, "-m", "dvc", "exp", "run", "-S", "prune.max_per_question=2"], project))
+    assert "prune@r1" in ran
+    assert not {"prepare", "base", "generate@r1", "evaluate@r0", "report@r0"} & ran
+
+
+def test_a_training_parameter_reruns_training_onward_only(project):
+    ran = executed(run([sys.executable, "-m", "dvc", "exp", "run", "-S", "train.learning_rate=0.0003"], project))
+    assert ran == {"train@r1", "evaluate@r1", "report@r1"}
+
+
+def test_push_and_pull_through_a_local_remote(project, tmp_path):
+    remote = tmp_path / "remote"
+    run([sys.executable, "-m", "dvc", "remote", "add", "-d", "local", str(remote)], project)
+    run([sys.executable, "-m", "dvc", "push", "--run-cache"], project)
+    clone = tmp_path / "clone"
+    run(["git", "clone", "-q", str(project), str(clone)], tmp_path)
+    # `remote add` wrote .dvc/config in the workspace; the clone gets the same remote.
+    shutil.copy2(project / ".dvc" / "config", clone / ".dvc" / "config")
+    run([sys.executable, "-m", "dvc", "pull"], clone)
+    assert (clone / "models/r1/model.safetensors").exists()
+    assert executed(run([sys.executable, "-m", "dvc", "repro"], clone)) == set()
+
+
+def test_validate_command_reports_schema_breaks(project, tmp_path):
+    good = run([sys.executable, "-m", "stages", "validate", "traces", "data/generated/r1.parquet"], project)
+    assert "ok" in good
+    import pandas as pd
+
+    broken = tmp_path / "broken.parquet"
+    pd.read_parquet(project / "data/generated/r1.parquet").drop(columns="answer").to_parquet(broken)
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    result = subprocess.run(
+        [sys.executable, "-m", "stages", "validate", "traces", str(broken)], cwd=project, env=env, capture_output=True, text=True
+    )
+    assert result.returncode == 1 and "answer" in result.stderr and str(broken) in result.stderr
