@@ -1,0 +1,27 @@
+# `make run`: set up a virtual environment and run the default pipeline (`dvc repro`).
+# `make test`: set up a virtual environment and run the test suite.
+# TORCH picks the PyTorch build; the default is the CPU wheel. On a CUDA machine use e.g.
+# `make run TORCH="torch==2.13.0 --index-url https://download.pytorch.org/whl/cu128"`.
+VENV ?= .venv
+TORCH ?= torch==2.13.0
+PYTHON ?= python3
+BIN = $(VENV)/bin
+
+.PHONY: setup run test bench
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q $(TORCH)
+	$(BIN)/pip install -q -e '.[test]'
+	touch $@
+
+run: setup
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+bench: setup
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python bench/self_improve.py
