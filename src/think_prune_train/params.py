@@ -99,7 +99,9 @@ class SamplingParams:
         _check(0.0 < self.top_p <= 1.0, f"{section}.top_p", "must be in (0, 1]")
         _check(self.max_new_tokens > 0, f"{section}.max_new_tokens", "must be positive")
         _check(self.batch_size > 0, f"{section}.batch_size", "must be positive")
-        _check(self.backend in ("transformers", "vllm"), f"{section}.backend", "must be 'transformers' or 'vllm'")
+        from think_prune_train.backends import BACKENDS
+
+        _check(self.backend in BACKENDS, f"{section}.backend", f"must be one of {', '.join(BACKENDS)}")
 
 
 @dataclass

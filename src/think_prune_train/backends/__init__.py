@@ -1,4 +1,4 @@
-"""Generation backends: one interface, chosen by the `generate.backend` parameter.
+"""Generation backends: one interface, chosen by the `generate.backend` / `evaluate.backend` parameters.
 
 A backend turns prompts into completions. Each request carries its own seed, so a completion
 depends only on (model, prompt, sampling settings, seed), never on how requests were batched
@@ -27,12 +27,12 @@ class Request:
 
 
 class Backend(Protocol):
-    def generate(self, requests: list[Request], sampling: Sampling) -> list[str]:
-        """Return one completion per request, in request order."""
+    def generate(self, requests: list[Request], sampling: Sampling, progress: str | None = None) -> list[str]:
+        """One completion per request, in request order; `progress` labels a progress bar (None: no bar)."""
         ...
 
 
-BACKENDS = ("transformers", "vllm")
+BACKENDS = ("transformers",)
 
 
 def load_backend(name: str, model_path: str, **options) -> Backend:
@@ -41,8 +41,4 @@ def load_backend(name: str, model_path: str, **options) -> Backend:
         from think_prune_train.backends.hf import TransformersBackend
 
         return TransformersBackend(model_path, **options)
-    if name == "vllm":
-        from think_prune_train.backends.vllm import VLLMBackend
-
-        return VLLMBackend(model_path, **options)
     raise ValueError(f"generate.backend={name!r} is not a backend; choose one of {', '.join(BACKENDS)}")
