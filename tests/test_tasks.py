@@ -9,6 +9,8 @@ from think_prune_train.tasks import TaskError, chain_solution, load_splits
 
 def test_chain_solution_is_step_by_step_and_correct():
     assert chain_solution("12 - 4 + 7") == "12 - 4 = 8\n8 + 7 = 15\n#### 15"
+    assert chain_solution("12 - 4 + 7", compact=True) == "12-4=8\n8+7=15\n####15"
+    assert is_correct(chain_solution("3 - 9", compact=True), "-6")
     with pytest.raises(TaskError):
         chain_solution("2 * 3")
 

@@ -36,6 +36,10 @@ class PrepareParams:
         default="{question}",
         metadata={"help": "Python format string over a task item: {question}, {metadata[expression]}, ..."},
     )
+    compact: bool = field(
+        default=False,
+        metadata={"help": "Drop spaces from questions and worked solutions (halves a character-level model's sequences)."},
+    )
     source: str | None = field(
         default=None, metadata={"help": "gsm8k only: a hub id (openai/gsm8k) or a local folder/jsonl/parquet path."}
     )

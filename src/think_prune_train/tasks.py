@@ -27,10 +27,11 @@ def question_id(task: str, question: str) -> str:
     return f"{task}-{hashlib.sha256(question.encode()).hexdigest()[:12]}"
 
 
-def chain_solution(expression: str) -> str:
+def chain_solution(expression: str, compact: bool = False) -> str:
     """A worked solution for a `chain_sum` expression such as `12 - 4 + 7`, one step a line.
 
     The expression is parsed token by token (numbers and + / -), never evaluated as code.
+    `compact` writes `12-4=8` instead of `12 - 4 = 8`.
     """
     tokens = expression.split()
     if len(tokens) < 3 or len(tokens) % 2 == 0:
@@ -43,13 +44,14 @@ def chain_solution(expression: str) -> str:
         result = total + int(operand) if operator == "+" else total - int(operand)
         steps.append(f"{total} {operator} {operand} = {result}")
         total = result
-    return "\n".join(steps) + f"\n{MARKER} {total}"
+    solution = "\n".join(steps) + f"\n{MARKER} {total}"
+    return solution.replace(" ", "") if compact else solution
 
 
-def _solution_for(task: str, item: dict) -> str:
+def _solution_for(task: str, item: dict, compact: bool) -> str:
     metadata = item.get("metadata", {})
     if task == "chain_sum":
-        return chain_solution(metadata["expression"])
+        return chain_solution(metadata["expression"], compact)
     if "answer_cot" in metadata:  # gsm_symbolic and friends ship a worked solution
         return metadata["answer_cot"]
     return ""
@@ -77,6 +79,8 @@ def reasoning_gym_splits(params: PrepareParams, seed: int) -> dict[str, pd.DataF
     rows, seen = [], set()
     for index, item in enumerate(dataset):
         question = params.question_template.format(**item)
+        if params.compact:
+            question = question.replace(" ", "")
         if question in seen:
             continue
         seen.add(question)
@@ -85,7 +89,7 @@ def reasoning_gym_splits(params: PrepareParams, seed: int) -> dict[str, pd.DataF
                 "question_id": question_id(params.task, question),
                 "question": question,
                 "answer": _canonical_answer(item["answer"], f"{params.task} item {index}"),
-                "solution": _solution_for(params.task, item),
+                "solution": _solution_for(params.task, item, params.compact),
             }
         )
         if len(rows) == total:
