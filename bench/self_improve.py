@@ -1,9 +1,10 @@
 """Does the default configuration self-improve? Run it for several seeds and print a table.
 
 For each seed: a fresh copy of the repository (tracked files only), params composed from conf/
-with `seed=<S>` (plus any extra Hydra overrides), then every stage run one at a time with
-`dvc repro -s` so its wall time (DVC overhead included) can be measured. All copies share this
-repository's DVC cache, so afterwards `dvc repro` here restores the seed-0 run instantly.
+with `seed=<S>` (plus any extra Hydra overrides), then every stage executed one at a time with
+`dvc repro --force -s` (never restored from a cache) so its wall time, DVC and Python start-up
+included, can be measured. All copies share this repository's DVC cache, so afterwards
+`dvc repro` here restores any seed's run from the run-cache.
 
     python bench/self_improve.py                   # seeds 0 1 2, the default configuration
     python bench/self_improve.py --seeds 0 -- rounds=2 generate.temperature=1.0
@@ -60,7 +61,7 @@ def run_seed(seed: int, overrides: list[str], cache: Path) -> tuple[list[dict], 
         seconds: dict[str, float] = {}
         for stage in stage_order(params):
             started = time.perf_counter()
-            sh([sys.executable, "-m", "dvc", "repro", "-s", stage], root)
+            sh([sys.executable, "-m", "dvc", "repro", "--force", "-s", stage], root)
             seconds[stage] = time.perf_counter() - started
             click.echo(f"  seed {seed}: {stage:<12} {seconds[stage]:7.1f} s", err=True)
         final = params["final"]
