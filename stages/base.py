@@ -62,7 +62,7 @@ def main(params_file: str, warmup: str, out: str) -> None:
         )
         model = warm_start(model, tokenizer, read_frame(warmup, Problems), base, prompt, seed)
     else:
-        model, tokenizer = load_model(base.source, trust_remote_code=base.trust_remote_code)
+        model, tokenizer = load_model(base.source, trust_remote_code=base.trust_remote_code, allow_hub=True)
     save_model(model, tokenizer, out)
     click.echo(f"base: {sum(p.numel() for p in model.parameters()):,} parameters -> {out}")
 

@@ -63,3 +63,8 @@ def test_missing_model_folder_is_named(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(FileNotFoundError, match="no config.json"):
         load_model(tmp_path / "empty")
+
+
+def test_backend_names_a_missing_model(tmp_path):
+    with pytest.raises(FileNotFoundError, match="models/r7"):
+        TransformersBackend("models/r7")

@@ -124,6 +124,9 @@ class GenerateParams(SamplingParams):
 @dataclass
 class PruneParams:
     grading: str = field(default="strict", metadata={"help": "'strict' (answer after ####) or 'flexible'."})
+    require_correct: bool = field(
+        default=True, metadata={"help": "false keeps traces whatever their answer: the no-pruning control."}
+    )
     max_per_question: int = field(default=1, metadata={"help": "Correct traces kept per question (0 = all)."})
     deduplicate: bool = field(default=True, metadata={"help": "Drop identical completions of the same question."})
     max_examples: int = field(default=0, metadata={"help": "Cap on kept traces, sampled by seed (0 = no cap)."})

@@ -20,7 +20,8 @@ def prune(traces: pd.DataFrame, params: PruneParams, seed: int) -> tuple[pd.Data
     """Return (kept traces, stats). Order is deterministic: by question, then sample index."""
     correct_mask = grade_traces(traces, params.grading)
     correct = traces[correct_mask].sort_values(["question_id", "sample"])
-    kept = correct.assign(completion=correct["completion"].str.strip())
+    candidates = correct if params.require_correct else traces.sort_values(["question_id", "sample"])
+    kept = candidates.assign(completion=candidates["completion"].str.strip())
     kept = kept[kept["completion"].str.len() > 0]
     if params.deduplicate:
         kept = kept.drop_duplicates(["question_id", "completion"], keep="first")

@@ -100,15 +100,26 @@ def save_model(model, tokenizer, destination: str | Path) -> None:
         raise
 
 
-def load_model(path: str | Path, trust_remote_code: bool = False):
-    """Load a checkpoint folder for training: safetensors only, fp32 on CPU."""
+def check_model_source(path: str | Path, allow_hub: bool = False) -> None:
+    """Fail early, naming the path, when `path` is not a model folder (nor, with `allow_hub`, a hub id)."""
+    local = Path(path)
+    if local.exists() or not allow_hub:
+        if not (local / "config.json").exists():
+            raise FileNotFoundError(
+                f"{local} is not a model folder (no config.json); run the stage that writes it first (`dvc repro`)."
+            )
+        return
+    if str(path).startswith((".", "/")) or str(path).count("/") != 1:
+        raise FileNotFoundError(
+            f"model {str(path)!r} not found: it is neither a local folder nor a hub id of the form owner/name."
+        )
+
+
+def load_model(path: str | Path, trust_remote_code: bool = False, allow_hub: bool = False):
+    """Load a checkpoint (a folder, or a hub id with `allow_hub`) for training: safetensors only, fp32."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    local = Path(path)
-    if local.exists() and not (local / "config.json").exists():
-        raise FileNotFoundError(f"{local} is not a model folder (no config.json); run the stage that writes it first.")
-    if not local.exists() and (str(path).startswith((".", "/")) or str(path).count("/") != 1):
-        raise FileNotFoundError(f"model {path!r} is neither a local folder nor a hub id of the form owner/name.")
+    check_model_source(path, allow_hub)
     tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
     model = AutoModelForCausalLM.from_pretrained(
         path, use_safetensors=True, trust_remote_code=trust_remote_code, dtype=torch.float32

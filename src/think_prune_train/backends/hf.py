@@ -42,6 +42,9 @@ class TransformersBackend:
     """Runs on CPU by default; on a GPU when `device` names one."""
 
     def __init__(self, model_path: str, batch_size: int = 64, device: str = "cpu", dtype: str = "float32"):
+        from think_prune_train.training import check_model_source
+
+        check_model_source(model_path)
         self.tokenizer = AutoTokenizer.from_pretrained(model_path)
         self.tokenizer.padding_side = "left"
         if self.tokenizer.pad_token is None:
