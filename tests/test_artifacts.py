@@ -1,4 +1,5 @@
 import pandas as pd
+import pandera.pandas as pa
 import pytest
 
 from think_prune_train.artifacts import (
@@ -76,18 +77,18 @@ def test_traces_pruned_and_evaluations_reject_bad_rows():
         {"round": ["r1"], "question_id": ["q"], "sample": [0], "seed": [1], "prompt": ["p"], "completion": ["c"], "answer": ["1"]}
     )
     Traces.validate(traces)
-    with pytest.raises(Exception):
+    with pytest.raises(pa.errors.SchemaError):
         Traces.validate(traces.assign(round=["round1"]))
-    with pytest.raises(Exception):
-        Traces.validate(pd.concat([traces, traces]))  # duplicate (question, sample)
+    with pytest.raises(pa.errors.SchemaError):
+        Traces.validate(pd.concat([traces, traces], ignore_index=True))  # duplicate (question, sample)
     pruned = traces.drop(columns=["seed", "answer"])
     Pruned.validate(pruned)
-    with pytest.raises(Exception):
+    with pytest.raises(pa.errors.SchemaError):
         Pruned.validate(pruned.assign(completion=[""]))  # nothing to train on
     evaluations = pd.DataFrame(
         {"round": ["r0"], "question_id": ["q"], "sample": [-1], "completion": ["#### 1"], "answer": ["1"],
          "predicted": ["1"], "correct": [True], "correct_flexible": [True]}
     )
     Evaluations.validate(evaluations)
-    with pytest.raises(Exception):
+    with pytest.raises(pa.errors.SchemaError):
         Evaluations.validate(evaluations.assign(sample=[-2]))

@@ -30,7 +30,7 @@ ENV = {
 
 def run(args: list[str], cwd: Path) -> str:
     env = ENV
-    result = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True)
+    result = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, check=False)
     assert result.returncode == 0, f"{' '.join(args)} failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
     return result.stdout + result.stderr
 
@@ -137,6 +137,7 @@ def test_validate_command_reports_schema_breaks(project, tmp_path):
     broken = tmp_path / "broken.parquet"
     pd.read_parquet(project / "data/generated/r1.parquet").drop(columns="answer").to_parquet(broken)
     result = subprocess.run(
-        [sys.executable, "-m", "stages", "validate", "traces", str(broken)], cwd=project, env=ENV, capture_output=True, text=True
+        [sys.executable, "-m", "stages", "validate", "traces", str(broken)],
+        cwd=project, env=ENV, capture_output=True, text=True, check=False,
     )
     assert result.returncode == 1 and "answer" in result.stderr and str(broken) in result.stderr
