@@ -15,7 +15,7 @@ from stages.common import run
 from think_prune_train.artifacts import Evaluations, Problems, read_frame, write_frame, write_json
 from think_prune_train.backends import Request, Sampling, load_backend
 from think_prune_train.seeding import derive_seed
-from think_prune_train.grading import extract_answer, format_answer, is_correct
+from think_prune_train.grading import extract_answer, format_answer, is_correct, parse_number
 from think_prune_train.metrics import summarize
 from think_prune_train.params import load_params, load_section, seed_of
 from think_prune_train.prompts import render_prompt
@@ -23,9 +23,11 @@ from think_prune_train.prompts import render_prompt
 
 def grade_rows(rows: pd.DataFrame) -> pd.DataFrame:
     predicted = [extract_answer(text) for text in rows["completion"]]
+    gold = [parse_number(answer) for answer in rows["answer"]]
     return rows.assign(
         predicted=[format_answer(value) if value is not None else None for value in predicted],
-        correct=[is_correct(text, gold) for text, gold in zip(rows["completion"], rows["answer"])],
+        # Strict correctness from the answer extracted above; the flexible reading extracts its own.
+        correct=[value is not None and value == truth for value, truth in zip(predicted, gold)],
         correct_flexible=[is_correct(text, gold, "flexible") for text, gold in zip(rows["completion"], rows["answer"])],
     )
 

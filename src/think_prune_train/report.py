@@ -12,10 +12,18 @@ from think_prune_train.schedule import round_index
 COLUMNS = ["round", "pass@1", "pass@1_flexible", "greedy_accuracy"]
 
 
+def round_row(round_: str, metrics_file: str | Path) -> dict:
+    """One table row: the round's number and its headline metrics from evaluate's metrics file."""
+    metrics_file = Path(metrics_file)
+    if not metrics_file.exists():
+        raise FileNotFoundError(f"{metrics_file} is missing: run `dvc repro` (evaluate@{round_}) first.")
+    metrics = json.loads(metrics_file.read_text())
+    return {"round": round_index(round_), **{column: metrics[column] for column in COLUMNS[1:]}}
+
+
 def extend(previous: pd.DataFrame, round_: str, metrics_file: str | Path) -> pd.DataFrame:
     """The previous table plus one row for `round_` from its evaluation metrics."""
-    metrics = json.loads(Path(metrics_file).read_text())
-    row = {"round": round_index(round_), **{column: metrics[column] for column in COLUMNS[1:]}}
+    row = round_row(round_, metrics_file)
     table = pd.concat([previous[previous["round"] != row["round"]], pd.DataFrame([row])], ignore_index=True)
     return table.astype({"round": int}).sort_values("round").reset_index(drop=True)[COLUMNS]
 
@@ -74,11 +82,7 @@ def results_table(rounds: list[str], evaluations: str | Path = "evaluations", pr
     """Everything known about each round, for `python -m stages results`."""
     rows = []
     for name in rounds:
-        metrics_file = Path(evaluations) / name / "metrics.json"
-        if not metrics_file.exists():
-            raise FileNotFoundError(f"{metrics_file} is missing: run `dvc repro` (evaluate@{name}) first.")
-        metrics = json.loads(metrics_file.read_text())
-        row = {"round": round_index(name), **{c: metrics[c] for c in COLUMNS[1:]}}
+        row = round_row(name, Path(evaluations) / name / "metrics.json")
         stats_file = Path(pruned) / f"{name}-stats.json"
         if stats_file.exists():
             stats = json.loads(stats_file.read_text())
