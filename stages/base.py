@@ -14,6 +14,7 @@ import click
 from stages.common import run
 from think_prune_train.artifacts import Problems, read_frame
 from think_prune_train.seeding import derive_seed
+from think_prune_train.paths import writable
 from think_prune_train.params import load_params, load_section, seed_of
 from think_prune_train.prompts import render_prompt
 from think_prune_train.training import SFTSettings, load_model, save_model, sft
@@ -48,6 +49,7 @@ def warm_start(model, tokenizer, warmup, base, prompt, seed: int):
 @click.option("--out", default="models/r0", show_default=True, help="Where to write the round-0 model.")
 def main(params_file: str, warmup: str, out: str) -> None:
     """Build (or fetch) and save the round-0 model."""
+    writable(out)
     params = load_params(params_file)
     base = load_section("base", params)
     prompt = load_section("prompt", params)

@@ -8,16 +8,56 @@ import click
 
 from think_prune_train.artifacts import DataContractError
 from think_prune_train.params import ParamsError
+from think_prune_train.paths import PathError, check_round
 from think_prune_train.tasks import TaskError
 
 # Errors caused by input or configuration: print the message (it names the file, row or key
 # and what to do) instead of a traceback.
-USER_ERRORS = (ParamsError, DataContractError, TaskError, FileNotFoundError)
+USER_ERRORS = (ParamsError, DataContractError, TaskError, PathError, FileNotFoundError)
+
+OUT_OF_MEMORY_ADVICE = (
+    "lower generate.batch_size / evaluate.batch_size (generation), train.batch_size with a larger "
+    "train.gradient_accumulation (training), or max_new_tokens / train.max_length; on GPUs with vLLM "
+    "lower the backend's memory settings."
+)
+
+
+def _is_out_of_memory(error: BaseException) -> bool:
+    """CUDA raises torch.OutOfMemoryError; the CPU allocator raises a RuntimeError saying so."""
+    import torch
+
+    if isinstance(error, (MemoryError, torch.OutOfMemoryError)):
+        return True
+    text = str(error)
+    return isinstance(error, RuntimeError) and ("can't allocate memory" in text or "out of memory" in text.lower())
+
+
+def round_option(context: click.Context, parameter: click.Parameter, value: str) -> str:
+    """click callback: a round name must look like r<N>; it becomes part of output paths."""
+    if value is None or value == "start":
+        return value
+    try:
+        return check_round(value, f"--{parameter.name}")
+    except PathError as error:
+        raise click.BadParameter(str(error)) from None
 
 
 def run(command: click.Command) -> None:
     try:
-        command.main()
+        command.main(standalone_mode=False)
+    except click.exceptions.Exit as done:
+        sys.exit(done.exit_code)
+    except click.ClickException as error:
+        error.show()
+        sys.exit(error.exit_code)
+    except click.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(1)
     except USER_ERRORS as error:
         click.echo(f"error: {error}", err=True)
         sys.exit(2)
+    except (MemoryError, RuntimeError) as error:
+        if not _is_out_of_memory(error):
+            raise
+        click.echo(f"error: out of memory ({str(error).splitlines()[0][:200]}). To fit, {OUT_OF_MEMORY_ADVICE}", err=True)
+        sys.exit(3)

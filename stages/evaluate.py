@@ -11,7 +11,7 @@ from __future__ import annotations
 import click
 import pandas as pd
 
-from stages.common import run
+from stages.common import round_option, run
 from think_prune_train.artifacts import Evaluations, Problems, read_frame, write_frame, write_json
 from think_prune_train.backends import Request, Sampling, load_backend
 from think_prune_train.seeding import derive_seed
@@ -19,6 +19,7 @@ from think_prune_train.grading import extract_answer, format_answer, is_correct,
 from think_prune_train.metrics import summarize
 from think_prune_train.params import load_params, load_section, seed_of
 from think_prune_train.prompts import render_prompt
+from think_prune_train.resume import clear, generate_resumable
 
 
 def grade_rows(rows: pd.DataFrame) -> pd.DataFrame:
@@ -33,7 +34,7 @@ def grade_rows(rows: pd.DataFrame) -> pd.DataFrame:
 
 
 @click.command()
-@click.option("--round", "round_", required=True, help="Round whose model to evaluate, e.g. r0.")
+@click.option("--round", "round_", required=True, callback=round_option, help="Round whose model to evaluate, e.g. r0.")
 @click.option("--params", "params_file", default="params.yaml", show_default=True, help="Parameters file.")
 @click.option("--problems", default="data/problems/test.parquet", show_default=True, help="Test questions.")
 def main(round_: str, params_file: str, problems: str) -> None:
@@ -41,7 +42,8 @@ def main(round_: str, params_file: str, problems: str) -> None:
     params = load_params(params_file)
     prompt, evaluate, seed = load_section("prompt", params), load_section("evaluate", params), seed_of(params)
     test = read_frame(problems, Problems)
-    backend = load_backend(evaluate.backend, f"models/{round_}", batch_size=evaluate.batch_size)
+    model_path = f"models/{round_}"
+    backend = load_backend(evaluate.backend, model_path, batch_size=evaluate.batch_size)
     prompts = [render_prompt(q, prompt, getattr(backend, "tokenizer", None)) for q in test["question"]]
     # The same seeds for every round's evaluation (common random numbers): differences between
     # rounds then come from the models, not from the draw.
@@ -54,15 +56,20 @@ def main(round_: str, params_file: str, problems: str) -> None:
         {"question_id": qid, "sample": -1, "answer": answer, "request": Request(text, 0)}
         for qid, answer, text in zip(test["question_id"], test["answer"], prompts)
     ]
+    resumable = {"model_path": model_path, "backend_name": evaluate.backend, "chunk_size": evaluate.checkpoint_every}
     sampling = Sampling(evaluate.temperature, evaluate.top_p, evaluate.max_new_tokens)
-    completions = backend.generate([row["request"] for row in sampled], sampling, progress=f"evaluate@{round_}")
+    requests = [row["request"] for row in sampled]
+    completions = generate_resumable(backend, requests, sampling, label=f"evaluate@{round_}", **resumable)
     greedy_sampling = Sampling(0.0, 1.0, evaluate.max_new_tokens)
-    completions += backend.generate([row["request"] for row in greedy], greedy_sampling, progress=f"greedy@{round_}")
+    requests = [row["request"] for row in greedy]
+    completions += generate_resumable(backend, requests, greedy_sampling, label=f"greedy@{round_}", **resumable)
     rows = pd.DataFrame(sampled + greedy).drop(columns="request").assign(round=round_, completion=completions)
     rows = grade_rows(rows)[["round", "question_id", "sample", "completion", "answer", "predicted", "correct", "correct_flexible"]]
     write_frame(rows, f"evaluations/{round_}/rows.parquet", Evaluations)
     metrics = summarize(rows, evaluate.pass_at_k)
     write_json(metrics, f"evaluations/{round_}/metrics.json")
+    clear(f"evaluate@{round_}")
+    clear(f"greedy@{round_}")
     click.echo(
         f"evaluate@{round_}: Pass@1 {metrics['pass@1']:.3f} (flexible {metrics['pass@1_flexible']:.3f}), "
         f"greedy {metrics['greedy_accuracy']:.3f} on {metrics['questions']} questions"

@@ -10,23 +10,26 @@ from __future__ import annotations
 import click
 import pandas as pd
 
-from stages.common import run
+from stages.common import round_option, run
 from think_prune_train.artifacts import Problems, Traces, read_frame, write_frame
 from think_prune_train.backends import Request, Sampling, load_backend
 from think_prune_train.seeding import derive_seed
 from think_prune_train.params import load_params, load_section, seed_of
+from think_prune_train.paths import writable
 from think_prune_train.prompts import render_prompt
+from think_prune_train.resume import clear, generate_resumable
 from think_prune_train.schedule import questions_for_round
 
 
 @click.command()
-@click.option("--round", "round_", required=True, help="Round being generated for, e.g. r1.")
+@click.option("--round", "round_", required=True, callback=round_option, help="Round being generated for, e.g. r1.")
 @click.option("--model", "model_path", required=True, help="Model folder that generates, e.g. models/r0.")
 @click.option("--params", "params_file", default="params.yaml", show_default=True, help="Parameters file.")
 @click.option("--problems", default="data/problems/train.parquet", show_default=True, help="Training questions.")
 @click.option("--out", default=None, help="Output file [default: data/generated/<round>.parquet].")
 def main(round_: str, model_path: str, params_file: str, problems: str, out: str | None) -> None:
     """Sample solutions to the round's training questions."""
+    out = writable(out or f"data/generated/{round_}.parquet")
     params = load_params(params_file)
     prompt, generate, seed = load_section("prompt", params), load_section("generate", params), seed_of(params)
     pool = read_frame(problems, Problems).set_index("question_id")
@@ -48,11 +51,15 @@ def main(round_: str, model_path: str, params_file: str, problems: str, out: str
             )
     sampling = Sampling(generate.temperature, generate.top_p, generate.max_new_tokens)
     requests = [Request(row["prompt"], row["seed"]) for row in rows]
-    completions = backend.generate(requests, sampling, progress=f"generate@{round_}")
+    label = f"generate@{round_}"
+    completions = generate_resumable(
+        backend, requests, sampling, label=label, model_path=model_path, backend_name=generate.backend,
+        chunk_size=generate.checkpoint_every,
+    )
     traces = pd.DataFrame(rows).assign(completion=completions)
     traces = traces[["round", "question_id", "sample", "seed", "prompt", "completion", "answer"]]
-    out = out or f"data/generated/{round_}.parquet"
     write_frame(traces, out, Traces)
+    clear(label)
     click.echo(f"generate@{round_}: {len(chosen)} questions x {generate.samples_per_question} samples -> {out}")
 
 

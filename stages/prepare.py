@@ -12,6 +12,7 @@ import click
 
 from stages.common import run
 from think_prune_train.artifacts import Problems, write_frame
+from think_prune_train.paths import writable
 from think_prune_train.params import load_params, load_section, seed_of
 from think_prune_train.tasks import load_splits
 
@@ -21,6 +22,7 @@ from think_prune_train.tasks import load_splits
 @click.option("--out", default="data/problems", show_default=True, help="Folder for the split files.")
 def main(params_file: str, out: str) -> None:
     """Build the train, test and warm-up question sets."""
+    writable(out)
     params = load_params(params_file)
     prepare = load_section("prepare", params)
     splits = load_splits(prepare, seed_of(params))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import click
 
-from stages.common import run
+from stages.common import round_option, run
 from think_prune_train.artifacts import Pruned, Traces, read_frame, write_frame, write_json
 from think_prune_train.seeding import derive_seed
 from think_prune_train.params import load_params, load_section, seed_of
@@ -16,7 +16,7 @@ from think_prune_train.pruning import prune
 
 
 @click.command()
-@click.option("--round", "round_", required=True, help="Round to prune, e.g. r1.")
+@click.option("--round", "round_", required=True, callback=round_option, help="Round to prune, e.g. r1.")
 @click.option("--params", "params_file", default="params.yaml", show_default=True, help="Parameters file.")
 def main(round_: str, params_file: str) -> None:
     """Grade the round's traces and keep the correct ones."""

@@ -11,14 +11,14 @@ from __future__ import annotations
 import click
 import pandas as pd
 
-from stages.common import run
+from stages.common import round_option, run
 from think_prune_train.artifacts import write_json, write_text
 from think_prune_train.report import extend, plot, summary, to_markdown
 
 
 @click.command()
-@click.option("--round", "round_", required=True, help="Last round of the table, e.g. r3.")
-@click.option("--previous", required=True, help="Report it extends, e.g. r2 (`start` for r0).")
+@click.option("--round", "round_", required=True, callback=round_option, help="Last round of the table, e.g. r3.")
+@click.option("--previous", required=True, callback=round_option, help="Report it extends, e.g. r2 (`start` for r0).")
 def main(round_: str, previous: str) -> None:
     """Add the round's evaluation to the results table, metrics file and plot."""
     table = extend(pd.read_csv(f"reports/{previous}/rounds.csv"), round_, f"evaluations/{round_}/metrics.json")

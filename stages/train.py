@@ -12,7 +12,7 @@ import tempfile
 
 import click
 
-from stages.common import run
+from stages.common import round_option, run
 from think_prune_train.artifacts import Pruned, read_frame, write_json
 from think_prune_train.seeding import derive_seed
 from think_prune_train.params import load_params, load_section, seed_of
@@ -20,8 +20,8 @@ from think_prune_train.training import SFTSettings, load_model, save_model, sft
 
 
 @click.command()
-@click.option("--round", "round_", required=True, help="Round to train, e.g. r1.")
-@click.option("--previous", required=True, help="The round before it, e.g. r0.")
+@click.option("--round", "round_", required=True, callback=round_option, help="Round to train, e.g. r1.")
+@click.option("--previous", required=True, callback=round_option, help="The round before it, e.g. r0.")
 @click.option("--params", "params_file", default="params.yaml", show_default=True, help="Parameters file.")
 def main(round_: str, previous: str, params_file: str) -> None:
     """Fine-tune on the round's kept traces and save models/<round>."""

@@ -32,3 +32,15 @@ def tiny_model_dir(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("models") / "tiny"
     save_model(model, tokenizer, path)
     return path
+
+
+@pytest.fixture(scope="session")
+def reference_project(tmp_path_factory) -> Path:
+    """A fresh micro-profile project after one uninterrupted `dvc repro`, committed. Do not modify it."""
+    from support import DVC, new_project, run
+
+    project = new_project(tmp_path_factory.mktemp("reference") / "repo")
+    run(DVC + ["repro"], project)
+    run(["git", "add", "-A"], project)
+    run(["git", "commit", "-qm", "uninterrupted run"], project)
+    return project

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -14,52 +11,15 @@ import pytest
 
 from think_prune_train.artifacts import Evaluations, Problems, Pruned, Traces, read_frame
 
-REPO = Path(__file__).resolve().parents[1]
+from support import executed, new_project, run
+
 pytestmark = pytest.mark.slow
-
-
-# The project's commands run with this interpreter's environment first on PATH, and with a git
-# identity so `dvc exp run` can record experiments on a machine with no git config.
-ENV = {
-    **os.environ,
-    "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-    "GIT_AUTHOR_NAME": "tpt-test", "GIT_AUTHOR_EMAIL": "tpt-test@example.invalid",
-    "GIT_COMMITTER_NAME": "tpt-test", "GIT_COMMITTER_EMAIL": "tpt-test@example.invalid",
-}
-
-
-def run(args: list[str], cwd: Path) -> str:
-    env = ENV
-    result = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, check=False)
-    assert result.returncode == 0, f"{' '.join(args)} failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
-    return result.stdout + result.stderr
-
-
-def executed(output: str) -> set[str]:
-    return set(re.findall(r"Running stage '([^']+)'", output))
 
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory) -> Path:
     """A fresh git + DVC copy of the repository whose conf/ selects the micro profile."""
-    root = tmp_path_factory.mktemp("project")
-    files = subprocess.run(
-        ["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=REPO, capture_output=True, text=True, check=True
-    ).stdout.split()
-    for name in files:
-        # Only the project itself: no tests, no benchmarks, no outputs of an earlier run here.
-        output = name.startswith(("data/", "models/", "evaluations/")) and not name.endswith(".gitignore")
-        if (REPO / name).is_file() and not output and not name.startswith(("tests/", "bench/")):
-            (root / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(REPO / name, root / name)
-    (root / "dvc.lock").unlink(missing_ok=True)
-    config = root / "conf" / "config.yaml"
-    config.write_text(config.read_text().replace("  - task: chain_sum\n", "  - task: chain_sum\n  - profile: micro\n"))
-    run([sys.executable, "-m", "stages", "params"], root)
-    run(["git", "init", "-q"], root)
-    run(["git", "add", "-A"], root)
-    run(["git", "commit", "-qm", "micro profile"], root)
-    return root
+    return new_project(tmp_path_factory.mktemp("project") / "repo")
 
 
 def test_repro_runs_every_stage_and_writes_valid_artifacts(project):
@@ -138,6 +98,6 @@ def test_validate_command_reports_schema_breaks(project, tmp_path):
     pd.read_parquet(project / "data/generated/r1.parquet").drop(columns="answer").to_parquet(broken)
     result = subprocess.run(
         [sys.executable, "-m", "stages", "validate", "traces", str(broken)],
-        cwd=project, env=ENV, capture_output=True, text=True, check=False,
+        cwd=project, capture_output=True, text=True, check=False,
     )
     assert result.returncode == 1 and "answer" in result.stderr and str(broken) in result.stderr

@@ -18,6 +18,8 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.typing import Series
 
+from think_prune_train import failpoints
+
 
 class DataContractError(ValueError):
     """A data file or frame that breaks its schema; the message is meant for the user."""
@@ -126,13 +128,22 @@ def read_frame(path: str | Path, schema: type[pa.DataFrameModel]) -> pd.DataFram
     return validate(frame, schema, str(path))
 
 
-def _atomic_write(path: Path, write: Any) -> None:
-    """Write via a temporary file in the same folder, then rename: readers never see a partial file."""
+def atomic_write(path: str | Path, write: Any) -> None:
+    """Call `write(temporary_path)`, then rename into `path`: readers never see a partial file.
+
+    The temporary file sits in the same folder (a rename is atomic only within one file system)
+    and is removed if `write` fails; a SIGKILL can leave a `.<name>.*.tmp` file behind but never
+    a partial `path`.
+    """
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    for leftover in path.parent.glob(f".{path.name}.*.tmp"):  # from an earlier run that was killed
+        leftover.unlink(missing_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(handle)
     try:
         write(temporary)
+        failpoints.reached("write.before_replace")
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
@@ -142,11 +153,11 @@ def _atomic_write(path: Path, write: Any) -> None:
 def write_frame(frame: pd.DataFrame, path: str | Path, schema: type[pa.DataFrameModel]) -> None:
     """Validate, then write parquet atomically with a deterministic layout."""
     frame = validate(frame.reset_index(drop=True), schema, f"output for {path}")
-    _atomic_write(Path(path), lambda temporary: frame.to_parquet(temporary, index=False, compression="zstd"))
+    atomic_write(path, lambda temporary: frame.to_parquet(temporary, index=False, compression="zstd"))
 
 
 def write_text(text: str, path: str | Path) -> None:
-    _atomic_write(Path(path), lambda temporary: Path(temporary).write_text(text, encoding="utf-8"))
+    atomic_write(path, lambda temporary: Path(temporary).write_text(text, encoding="utf-8"))
 
 
 def write_json(data: Any, path: str | Path) -> None:

@@ -97,12 +97,17 @@ class SamplingParams:
     max_new_tokens: int = 64
     batch_size: int = 64
     backend: str = "transformers"
+    checkpoint_every: int = field(
+        default=1024,
+        metadata={"help": "Save finished samples every this many requests; a rerun after a crash resumes from them."},
+    )
 
     def check(self, section: str) -> None:
         _check(0.0 <= self.temperature <= 5.0, f"{section}.temperature", "must be in [0, 5] (0 = greedy)")
         _check(0.0 < self.top_p <= 1.0, f"{section}.top_p", "must be in (0, 1]")
         _check(self.max_new_tokens > 0, f"{section}.max_new_tokens", "must be positive")
         _check(self.batch_size > 0, f"{section}.batch_size", "must be positive")
+        _check(self.checkpoint_every > 0, f"{section}.checkpoint_every", "must be positive")
         from think_prune_train.backends import BACKENDS
 
         _check(self.backend in BACKENDS, f"{section}.backend", f"must be one of {', '.join(BACKENDS)}")

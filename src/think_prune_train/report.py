@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from think_prune_train.artifacts import atomic_write
 from think_prune_train.schedule import round_index
 
 COLUMNS = ["round", "pass@1", "pass@1_flexible", "greedy_accuracy"]
@@ -73,8 +74,8 @@ def plot(table: pd.DataFrame, path: str | Path) -> None:
     axes.legend()
     axes.set_title("Think, Prune, Train: accuracy by round")
     figure.tight_layout()
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, metadata={"Software": None})  # no version stamp: same plot, same bytes
+    # No version stamp: the same plot gives the same bytes.
+    atomic_write(path, lambda temporary: figure.savefig(temporary, format="png", metadata={"Software": None}))
     plt.close(figure)
 
 

@@ -15,6 +15,9 @@ from pathlib import Path
 
 import pandas as pd
 import torch
+from transformers import TrainerCallback
+
+from think_prune_train import failpoints
 
 
 @dataclass(frozen=True)
@@ -31,6 +34,13 @@ class SFTSettings:
     lora_r: int = 0  # 0 = full fine-tune
     lora_alpha: int = 32
     lora_dropout: float = 0.05
+
+
+class _FailpointCallback(TrainerCallback):
+    """Lets the fault tests kill training after a chosen optimizer step (`TPT_FAILPOINT=train.step:N`)."""
+
+    def on_step_end(self, args, state, control, **kwargs):
+        failpoints.reached("train.step")
 
 
 def sft(model, tokenizer, examples: pd.DataFrame, settings: SFTSettings, work_dir: str | Path, progress: bool = True):
@@ -75,7 +85,8 @@ def sft(model, tokenizer, examples: pd.DataFrame, settings: SFTSettings, work_di
             task_type="CAUSAL_LM",
         )
     trainer = SFTTrainer(
-        model=model, args=config, train_dataset=dataset, processing_class=tokenizer, peft_config=peft_config
+        model=model, args=config, train_dataset=dataset, processing_class=tokenizer, peft_config=peft_config,
+        callbacks=[_FailpointCallback()],
     )
     trainer.train()
     trained = trainer.model
@@ -88,10 +99,13 @@ def save_model(model, tokenizer, destination: str | Path) -> None:
     """Write safetensors + tokenizer into a temporary folder, then move it into place whole."""
     destination = Path(destination)
     destination.parent.mkdir(parents=True, exist_ok=True)
+    for leftover in destination.parent.glob(f".{destination.name}.*"):  # from an earlier run that was killed
+        shutil.rmtree(leftover, ignore_errors=True)
     staging = Path(tempfile.mkdtemp(dir=destination.parent, prefix=f".{destination.name}."))
     try:
         model.save_pretrained(staging, safe_serialization=True)
         tokenizer.save_pretrained(staging)
+        failpoints.reached("save_model.before_replace")
         if destination.exists():
             shutil.rmtree(destination)
         os.replace(staging, destination)

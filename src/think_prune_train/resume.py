@@ -1,0 +1,100 @@
+"""Resumable generation: hours of sampling survive a crash, a kill or a pre-empted machine.
+
+The requests are cut into fixed chunks of `chunk_size`. Each finished chunk is saved at once
+(atomically) under `data/.resume/<label>/<fingerprint>/`, where the fingerprint covers the
+model's bytes, the backend, the sampling settings, the chunk size and every request. A rerun
+with the same fingerprint loads the finished chunks and generates only the rest; anything
+else (an edited model, other params) starts afresh. Every completion depends only on its own
+request and the chunks are cut the same way every time, so a resumed result is identical to an
+uninterrupted one. The stage calls `clear` once its real output is safely written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from dataclasses import asdict
+from pathlib import Path
+
+import click
+import pandas as pd
+
+from think_prune_train import failpoints
+from think_prune_train.artifacts import atomic_write
+from think_prune_train.backends import Backend, Request, Sampling
+
+RESUME_ROOT = Path("data/.resume")
+
+
+def _hash_model(digest, model_path: str) -> None:
+    folder = Path(model_path)
+    if not folder.is_dir():  # a hub id: the name is all we know
+        digest.update(model_path.encode())
+        return
+    for file in sorted(p for p in folder.rglob("*") if p.is_file()):
+        digest.update(file.relative_to(folder).as_posix().encode() + b"\0")
+        with file.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+
+
+def fingerprint(model_path: str, backend: str, sampling: Sampling, requests: list[Request], chunk_size: int) -> str:
+    digest = hashlib.sha256()
+    settings = {"backend": backend, "sampling": asdict(sampling), "chunk_size": chunk_size, "requests": len(requests)}
+    digest.update(json.dumps(settings, sort_keys=True).encode())
+    _hash_model(digest, model_path)
+    for request in requests:
+        digest.update(json.dumps([request.prompt, request.seed]).encode())
+    return digest.hexdigest()[:24]
+
+
+def _load_chunk(file: Path, expected: int) -> list[str] | None:
+    """A saved chunk's completions, or None when it is missing or unreadable (then it is redone)."""
+    if not file.exists():
+        return None
+    try:
+        completions = pd.read_parquet(file)["completion"].tolist()
+    except Exception:  # a damaged checkpoint is just regenerated
+        return None
+    return completions if len(completions) == expected else None
+
+
+def generate_resumable(
+    backend: Backend,
+    requests: list[Request],
+    sampling: Sampling,
+    *,
+    label: str,
+    model_path: str,
+    backend_name: str,
+    chunk_size: int,
+    root: Path = RESUME_ROOT,
+) -> list[str]:
+    """`backend.generate(requests, sampling)`, checkpointed chunk by chunk under `root/label`."""
+    key = fingerprint(model_path, backend_name, sampling, requests, chunk_size)
+    folder = root / label.replace("@", "-") / key
+    if folder.parent.exists():  # checkpoints of other settings can never be used again
+        for stale in folder.parent.iterdir():
+            if stale != folder:
+                shutil.rmtree(stale, ignore_errors=True)
+    chunks = [requests[start : start + chunk_size] for start in range(0, len(requests), chunk_size)]
+    files = [folder / f"{index:06d}.parquet" for index in range(len(chunks))]
+    done = [_load_chunk(file, len(chunk)) for file, chunk in zip(files, chunks)]
+    finished = sum(saved is not None for saved in done)
+    if finished:
+        click.echo(f"{label}: resuming, {finished}/{len(chunks)} chunks of {chunk_size} were already done", err=True)
+    for index, (chunk, file) in enumerate(zip(chunks, files)):
+        if done[index] is not None:
+            continue
+        generated = backend.generate(chunk, sampling, progress=f"{label} [{index + 1}/{len(chunks)}]")
+        frame = pd.DataFrame({"completion": generated})
+        atomic_write(file, lambda temporary: frame.to_parquet(temporary, index=False))
+        failpoints.reached(f"{label.split('@')[0]}.chunk")
+        done[index] = generated
+    return [completion for saved in done for completion in saved]
+
+
+def clear(label: str, root: Path = RESUME_ROOT) -> None:
+    """Forget the checkpoints of `label` (after its output has been written)."""
+    shutil.rmtree(root / label.replace("@", "-"), ignore_errors=True)

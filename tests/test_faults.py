@@ -1,0 +1,89 @@
+"""Faults: stages killed with SIGKILL at chosen points rerun to exactly the uninterrupted result.
+
+Each kill goes through the real `dvc repro`; the stage process dies at a named failpoint
+(`TPT_FAILPOINT`, see think_prune_train.failpoints) such as "a chunk of samples saved" or "the
+checkpoint written but not yet moved into place". After every kill the DVC cache must hold no
+corrupted file, and after the reruns every output must hash exactly as in a run never killed.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from support import DVC, ENV, attempt, corrupted_cache_files, executed, locked_outputs, new_project, run
+
+pytestmark = pytest.mark.slow
+
+# (stage, failpoint[:hit]) in pipeline order. The micro profile checkpoints generation every 32
+# requests (3 chunks of 96) and evaluation every 8 (2 chunks of sampled, 1 of greedy).
+KILLS = [
+    ("prepare", "write.before_replace:2"),  # train split written, test split half-way
+    ("base", "train.step:3"),  # warm-start mid-training
+    ("base", "save_model.before_replace"),  # checkpoint complete in staging, not yet moved
+    ("generate@r1", "generate.chunk:2"),  # 2 of 3 chunks of samples done
+    ("prune@r1", "write.before_replace:1"),  # pruned traces complete in a temporary file
+    ("prune@r1", "write.before_replace:2"),  # pruned traces in place, stats not yet
+    ("train@r1", "train.step:1"),
+    ("train@r1", "save_model.before_replace"),
+    ("evaluate@r0", "evaluate.chunk:1"),  # 1 of 2 sampled chunks done
+    ("evaluate@r1", "greedy.chunk:1"),  # all sampled chunks and the greedy one done
+    ("evaluate@r1", "write.before_replace:2"),  # rows in place, metrics not yet
+    ("report@r1", "write.before_replace:4"),  # tables written, plot half-way
+]
+RESUMED = {"generate.chunk:2": "resuming, 2/3 chunks", "evaluate.chunk:1": "resuming, 1/2 chunks"}
+
+
+@pytest.fixture(scope="module")
+def reference(reference_project) -> dict[str, str]:
+    """dvc.lock's output hashes from an uninterrupted run of the micro profile."""
+    return locked_outputs(reference_project)
+
+
+def leftovers(project: Path) -> list[str]:
+    """Temporary files, staging folders or resume checkpoints a killed run could leave behind."""
+    found = [p for p in project.glob("data/**/.*.tmp")] + [p for p in project.glob("models/.r*")]
+    resume = project / "data" / ".resume"
+    found += [p for p in resume.rglob("*") if p.is_file()] if resume.exists() else []
+    return [str(p.relative_to(project)) for p in found]
+
+
+def test_killed_stages_rerun_to_the_uninterrupted_result(reference, tmp_path):
+    project = new_project(tmp_path / "repo")
+    for stage, point in KILLS:
+        # --force: run the stage even where an earlier rerun (or the run-cache) has its outputs.
+        killed = attempt(DVC + ["repro", "--force", "--single-item", stage], project, TPT_FAILPOINT=point)
+        assert killed.returncode != 0, f"{stage} was not killed at {point}"
+        assert "-9" in killed.stdout + killed.stderr, killed.stderr[-2000:]  # DVC reports the signal
+        assert corrupted_cache_files(project) == []
+        rerun = run(DVC + ["repro", "--force", "--single-item", stage], project)
+        assert stage in executed(rerun)
+        if point in RESUMED:
+            assert RESUMED[point] in rerun
+    run(DVC + ["repro"], project)  # report@r0 has not run yet
+    assert executed(run(DVC + ["repro"], project)) == set()
+    assert locked_outputs(project) == reference
+    assert corrupted_cache_files(project) == []
+    assert leftovers(project) == []
+
+
+def test_killing_dvc_itself_mid_stage_loses_nothing(reference, tmp_path):
+    """SIGKILL to `dvc repro` and its children together, at an arbitrary moment of the warm-start."""
+    project = new_project(tmp_path / "repo")
+    run(DVC + ["repro", "prepare"], project)
+    started = subprocess.Popen(
+        DVC + ["repro", "base"], cwd=project, env=ENV, start_new_session=True,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    time.sleep(6)
+    os.killpg(started.pid, signal.SIGKILL)
+    started.wait()
+    assert corrupted_cache_files(project) == []
+    run(DVC + ["repro"], project)  # DVC clears the dead process's locks itself
+    assert locked_outputs(project) == reference
+    assert corrupted_cache_files(project) == []
