@@ -7,14 +7,16 @@ file against its schema, print the per-round results, or recompose params.yaml f
 from __future__ import annotations
 
 import sys
+import tempfile
 from pathlib import Path
 
 import click
+import yaml
 
 from stages import base, evaluate, generate, prepare, prune, report, train
 from stages.common import run
 from think_prune_train.artifacts import SCHEMAS, DataContractError, read_frame
-from think_prune_train.params import load_params
+from think_prune_train.params import ParamsError, check_all, check_top_level, load_params
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -62,9 +64,21 @@ def params(overrides: tuple[str, ...], out: str) -> None:
     `dvc exp run -S ...` does this itself; use this before a plain `dvc repro`.
     """
     from dvc.utils.hydra import compose_and_dump
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
 
-    compose_and_dump(out, str(Path("conf").resolve()), None, "config", str(Path.cwd()), list(overrides))
-    load_params(out)
+    writable_params = Path(out)
+    with tempfile.TemporaryDirectory() as scratch:
+        composed = Path(scratch) / "params.yaml"
+        try:
+            compose_and_dump(composed, str(Path("conf").resolve()), None, "config", str(Path.cwd()), list(overrides))
+        except (HydraException, OmegaConfBaseException) as error:
+            reason = str(error).split("\nConfig search path")[0]
+            raise ParamsError(f"cannot compose conf/ with {' '.join(overrides) or 'no overrides'}: {reason}") from None
+        composition = yaml.safe_load(composed.read_text())
+        check_top_level(composition, "conf/ with these overrides")
+        check_all(composition)  # nothing is written unless every key is valid
+        writable_params.write_text(composed.read_text())
     click.echo(f"wrote {out}")
 
 

@@ -17,8 +17,7 @@ USER_ERRORS = (ParamsError, DataContractError, TaskError, PathError, FileNotFoun
 
 OUT_OF_MEMORY_ADVICE = (
     "lower generate.batch_size / evaluate.batch_size (generation), train.batch_size with a larger "
-    "train.gradient_accumulation (training), or max_new_tokens / train.max_length; on GPUs with vLLM "
-    "lower the backend's memory settings."
+    "train.gradient_accumulation (training), or max_new_tokens / train.max_length, or use a smaller model."
 )
 
 

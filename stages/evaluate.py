@@ -1,6 +1,6 @@
 """evaluate@rN: Pass@1 of a round's model on the held-out test questions.
 
-Reads params `seed`, `prompt`, `evaluate`; `models/<round>`, `data/problems/test.parquet`.
+Reads params `seed`, `prompt`, `evaluate`, `base.trust_remote_code`; `models/<round>`, `data/problems/test.parquet`.
 Writes `evaluations/<round>/rows.parquet` (schema `Evaluations`: every sampled completion plus
 the greedy one as sample -1, graded strictly and flexibly) and `evaluations/<round>/metrics.json`.
 Pass@1 is the mean accuracy over `evaluate.samples` samples per question (the paper's definition).
@@ -43,7 +43,10 @@ def main(round_: str, params_file: str, problems: str) -> None:
     prompt, evaluate, seed = load_section("prompt", params), load_section("evaluate", params), seed_of(params)
     test = read_frame(problems, Problems)
     model_path = f"models/{round_}"
-    backend = load_backend(evaluate.backend, model_path, batch_size=evaluate.batch_size)
+    backend = load_backend(
+        evaluate.backend, model_path, batch_size=evaluate.batch_size,
+        trust_remote_code=load_section("base", params).trust_remote_code,
+    )
     prompts = [render_prompt(q, prompt, getattr(backend, "tokenizer", None)) for q in test["question"]]
     # The same seeds for every round's evaluation (common random numbers): differences between
     # rounds then come from the models, not from the draw.

@@ -1,6 +1,6 @@
 """generate@rN: the previous round's model thinks: several solutions per training question.
 
-Reads params `seed`, `prompt`, `generate`; `models/<previous>`, `data/problems/train.parquet`.
+Reads params `seed`, `prompt`, `generate`, `base.trust_remote_code`; `models/<previous>`, `data/problems/train.parquet`.
 Writes `data/generated/<round>.parquet` (schema `Traces`). Sample s of question q in round r is
 drawn with seed (seed, r, q, s), so the file's bytes depend on nothing else.
 """
@@ -34,7 +34,10 @@ def main(round_: str, model_path: str, params_file: str, problems: str, out: str
     prompt, generate, seed = load_section("prompt", params), load_section("generate", params), seed_of(params)
     pool = read_frame(problems, Problems).set_index("question_id")
     chosen = questions_for_round(pool.index.tolist(), round_, generate.questions_per_round, seed)
-    backend = load_backend(generate.backend, model_path, batch_size=generate.batch_size)
+    backend = load_backend(
+        generate.backend, model_path, batch_size=generate.batch_size,
+        trust_remote_code=load_section("base", params).trust_remote_code,
+    )
     rows = []
     for question_id in chosen:
         text = render_prompt(pool.at[question_id, "question"], prompt, getattr(backend, "tokenizer", None))

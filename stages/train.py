@@ -1,6 +1,6 @@
 """train@rN: supervised fine-tuning (TRL) on the round's pruned traces.
 
-Reads params `seed`, `train`; `data/pruned/<round>.parquet` and the starting model: the previous
+Reads params `seed`, `train`, `base.trust_remote_code`; `data/pruned/<round>.parquet` and the starting model: the previous
 round's (`train.init_from: previous`, the paper) or the base model r0 (`base`, STaR / ReST-EM).
 Writes `models/<round>` (a plain Hugging Face folder, safetensors) and `data/train_logs/<round>.json`
 (examples, start model, first and last logged loss).
@@ -29,7 +29,7 @@ def main(round_: str, previous: str, params_file: str) -> None:
     train, seed = load_section("train", params), seed_of(params)
     examples = read_frame(f"data/pruned/{round_}.parquet", Pruned)
     start = f"models/{previous}" if train.init_from == "previous" else "models/r0"
-    model, tokenizer = load_model(start)
+    model, tokenizer = load_model(start, trust_remote_code=load_section("base", params).trust_remote_code)
     settings = SFTSettings(
         learning_rate=train.learning_rate,
         epochs=train.epochs,

@@ -71,6 +71,17 @@ def test_killed_stages_rerun_to_the_uninterrupted_result(reference, tmp_path):
     assert corrupted_cache_files(project) == []
     assert leftovers(project) == []
 
+    # A stage that fails on bad params loses nothing: once fixed, its outputs come back from the cache.
+    params = project / "params.yaml"
+    good = params.read_text()
+    params.write_text(good.replace("learning_rate: 0.0005", "learning_rate: -1.0"))
+    failed = attempt(DVC + ["repro"], project)
+    assert failed.returncode != 0 and "train.learning_rate: must be positive" in failed.stderr + failed.stdout
+    params.write_text(good)
+    restored = run(DVC + ["repro"], project)
+    assert "Stage 'train@r1' is cached - skipping run" in restored and executed(restored) <= {"report@r1"}
+    assert locked_outputs(project) == reference
+
 
 def test_killing_dvc_itself_mid_stage_loses_nothing(reference, tmp_path):
     """SIGKILL to `dvc repro` and its children together, at an arbitrary moment of the warm-start."""

@@ -9,7 +9,7 @@ Numbers compare by value, so `1,000`, `$1000.00` and `1000.` all equal `1000`.
 from __future__ import annotations
 
 import re
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation, localcontext
 
 MARKER = "####"
 # A signed number with optional thousands separators and decimals, allowing a leading `$`.
@@ -62,6 +62,7 @@ def is_correct(completion: str, gold_answer: str, mode: str = "strict") -> bool:
 
 def format_answer(value: Decimal) -> str:
     """Canonical text for a number: no exponent, no trailing zeros (`18.0` -> `18`)."""
-    normalized = value.normalize()
-    text = format(normalized, "f")
-    return text
+    # normalize() rounds to the context's precision (28 digits by default): give it every digit.
+    with localcontext() as context:
+        context.prec = max(28, len(value.as_tuple().digits))
+        return format(value.normalize(), "f")

@@ -43,6 +43,9 @@ class PrepareParams:
     source: str | None = field(
         default=None, metadata={"help": "gsm8k only: a hub id (openai/gsm8k) or a local folder/jsonl/parquet path."}
     )
+    max_question_chars: int = field(
+        default=10000, metadata={"help": "Longest question accepted; a longer row is reported as bad input."}
+    )
     train_questions: int = field(default=2000, metadata={"help": "Size of the training-question pool."})
     test_questions: int = field(default=200, metadata={"help": "Held-out questions for evaluation."})
     warmup_questions: int = field(
@@ -53,6 +56,7 @@ class PrepareParams:
         _check(self.train_questions > 0, "prepare.train_questions", "must be positive")
         _check(self.test_questions > 0, "prepare.test_questions", "must be positive")
         _check(self.warmup_questions >= 0, "prepare.warmup_questions", "must be zero or positive")
+        _check(self.max_question_chars > 0, "prepare.max_question_chars", "must be positive")
 
 
 @dataclass
@@ -217,12 +221,48 @@ def _build(cls: type, values: Any, key: str) -> Any:
     return cls(**built)
 
 
+# Top-level keys besides the sections: the seed, the number of rounds and what Hydra derives from it.
+DERIVED = ("schedule", "evaluated", "history", "final")
+TOP_LEVEL = ("seed", "rounds", *DERIVED, *SECTIONS)
+
+
+def check_top_level(params: dict[str, Any], source: str = "params.yaml") -> None:
+    """Unknown top-level keys, a bad `rounds`, or a schedule that no longer matches `rounds` fail here."""
+    from think_prune_train import schedule
+
+    unknown = sorted(set(params) - set(TOP_LEVEL))
+    _check(not unknown, "top level", f"unknown key(s) {', '.join(map(str, unknown))} in {source}; known keys: {', '.join(TOP_LEVEL)}")
+    rounds = params.get("rounds", 1)
+    _check(isinstance(rounds, int) and not isinstance(rounds, bool) and rounds >= 1, "rounds", f"must be a positive integer, got {rounds!r}")
+    expected = {"schedule": schedule.schedule(rounds), "evaluated": schedule.evaluated(rounds),
+                "history": schedule.history(rounds), "final": f"r{rounds}"}
+    for key, value in expected.items():
+        _check(
+            params.get(key, value) == value, key,
+            f"does not match rounds={rounds} in {source}; it is derived from rounds: recompose with "
+            f"`python -m stages params rounds={rounds}` (or use `dvc exp run -S rounds={rounds}`)",
+        )
+
+
 def load_params(path: str | Path = "params.yaml") -> dict[str, Any]:
     path = Path(path)
     if not path.exists():
         raise ParamsError(f"{path} not found: run from the repository root, where params.yaml lives.")
-    with path.open() as handle:
-        return yaml.safe_load(handle) or {}
+    try:
+        with path.open(encoding="utf-8") as handle:
+            params = yaml.safe_load(handle) or {}
+    except (yaml.YAMLError, UnicodeDecodeError) as error:
+        raise ParamsError(f"{path} is not valid YAML: {error}") from None
+    _check(isinstance(params, dict), "top level", f"{path} must be a mapping of keys to values")
+    check_top_level(params, str(path))
+    return params
+
+
+def check_all(params: dict[str, Any]) -> None:
+    """Validate every section at once (what `python -m stages params` does after composing)."""
+    seed_of(params)
+    for name in SECTIONS:
+        load_section(name, params)
 
 
 def load_section(name: str, params: dict[str, Any]) -> Any:

@@ -78,7 +78,14 @@ def reasoning_gym_splits(params: PrepareParams, seed: int) -> dict[str, pd.DataF
         ) from None
     rows, seen = [], set()
     for index, item in enumerate(dataset):
-        question = params.question_template.format(**item)
+        try:
+            question = params.question_template.format(**item)
+        except (KeyError, IndexError, AttributeError, ValueError) as error:
+            raise TaskError(
+                f"prepare.question_template={params.question_template!r} cannot be filled from a {params.task} item "
+                f"({type(error).__name__}: {error}); the item has fields {', '.join(item)} "
+                f"(metadata: {', '.join(item.get('metadata', {}))})."
+            ) from None
         if params.compact:
             question = question.replace(" ", "")
         if question in seen:
@@ -129,10 +136,22 @@ def _read_gsm8k_file(path: Path) -> pd.DataFrame:
         frame = pd.read_parquet(path)
     else:
         raise TaskError(f"{path}: expected a .jsonl or .parquet file.")
+    if frame.empty:
+        raise TaskError(f"{path}: no rows; a task file needs one question per line.")
     missing = {"question", "answer"} - set(frame.columns)
     if missing:
         raise TaskError(f"{path}: missing column(s) {', '.join(sorted(missing))}; GSM8K rows need question and answer.")
     return frame
+
+
+def _row_id(row: pd.Series, where: str, index: int) -> str | None:
+    """The file's own `id` for a row (None when the file has no id column)."""
+    if "id" not in row.index:
+        return None
+    value = row["id"]
+    if pd.isna(value) or not str(value).strip():
+        raise TaskError(f"{where} row {index}: empty id; give every row a unique id or drop the id column.")
+    return f"gsm8k-{str(value).strip()}"
 
 
 def _load_gsm8k_split(source: str, split: str) -> tuple[pd.DataFrame, str]:
@@ -159,21 +178,31 @@ def gsm8k_splits(params: PrepareParams, seed: int) -> dict[str, pd.DataFrame]:
     frames = {}
     for split in ("train", "test"):
         frame, where = _load_gsm8k_split(source, split)
-        records = []
+        records, ids = [], {}
         for index, row in frame.iterrows():
             if pd.isna(row["answer"]) or pd.isna(row["question"]) or not str(row["question"]).strip():
                 raise TaskError(f"{where} row {index}: missing question or answer; fix or drop that row.")
-            answer_text = str(row["answer"])
+            question, answer_text = str(row["question"]).strip(), str(row["answer"])
+            if len(question) > params.max_question_chars:
+                raise TaskError(
+                    f"{where} row {index}: question is {len(question):,} characters, over "
+                    f"prepare.max_question_chars={params.max_question_chars:,}; fix the row or raise the limit."
+                )
             if MARKER not in answer_text:
                 raise TaskError(f"{where} row {index}: answer has no '{MARKER} <number>' line.")
+            own_id = _row_id(row, where, index)
+            if own_id is not None and own_id in ids:
+                raise TaskError(f"{where} rows {ids[own_id]} and {index}: duplicate id {row['id']!r}; ids must be unique.")
+            ids[own_id] = index
             records.append(
                 {
-                    "question_id": question_id("gsm8k", str(row["question"])),
-                    "question": str(row["question"]).strip(),
+                    "question_id": own_id or question_id("gsm8k", question),
+                    "question": question,
                     "answer": _canonical_answer(answer_text.rsplit(MARKER, 1)[1], f"{where} row {index}"),
                     "solution": answer_text.strip(),
                 }
             )
+        # The same question twice (GSM8K has a few): the first row is kept, the rest are dropped.
         frames[split] = pd.DataFrame(records).drop_duplicates("question").reset_index(drop=True)
     test_questions = set(frames["test"]["question"])
     train = frames["train"][~frames["train"]["question"].isin(test_questions)]

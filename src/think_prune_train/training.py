@@ -115,12 +115,22 @@ def save_model(model, tokenizer, destination: str | Path) -> None:
 
 
 def check_model_source(path: str | Path, allow_hub: bool = False) -> None:
-    """Fail early, naming the path, when `path` is not a model folder (nor, with `allow_hub`, a hub id)."""
+    """Fail early, naming the path, when `path` is not a safetensors model folder (nor, with `allow_hub`, a hub id).
+
+    Checkpoints load from safetensors only: a pickle file (`pytorch_model.bin`) can run code when
+    it is loaded, so a folder that has only those is refused rather than unpickled.
+    """
     local = Path(path)
     if local.exists() or not allow_hub:
         if not (local / "config.json").exists():
             raise FileNotFoundError(
                 f"{local} is not a model folder (no config.json); run the stage that writes it first (`dvc repro`)."
+            )
+        if not any(local.glob("*.safetensors")):
+            raise FileNotFoundError(
+                f"{local} has no .safetensors weights; checkpoints are loaded from safetensors only, since pickle "
+                f"files (*.bin, *.pt) can run code when loaded. Convert it once where you trust it: "
+                f"AutoModelForCausalLM.from_pretrained(folder).save_pretrained(folder, safe_serialization=True)."
             )
         return
     if str(path).startswith((".", "/")) or str(path).count("/") != 1:

@@ -41,15 +41,20 @@ class SeededSampler(LogitsProcessor):
 class TransformersBackend:
     """Runs on CPU by default; on a GPU when `device` names one."""
 
-    def __init__(self, model_path: str, batch_size: int = 64, device: str = "cpu", dtype: str = "float32"):
+    def __init__(
+        self, model_path: str, batch_size: int = 64, device: str = "cpu", dtype: str = "float32",
+        trust_remote_code: bool = False,
+    ):
         from think_prune_train.training import check_model_source
 
         check_model_source(model_path)
-        self.tokenizer = AutoTokenizer.from_pretrained(model_path)
+        self.tokenizer = AutoTokenizer.from_pretrained(model_path, trust_remote_code=trust_remote_code)
         self.tokenizer.padding_side = "left"
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
-        self.model = AutoModelForCausalLM.from_pretrained(model_path, dtype=getattr(torch, dtype), use_safetensors=True)
+        self.model = AutoModelForCausalLM.from_pretrained(
+            model_path, dtype=getattr(torch, dtype), use_safetensors=True, trust_remote_code=trust_remote_code
+        )
         self.model.to(device).eval()
         self.device = device
         self.batch_size = batch_size

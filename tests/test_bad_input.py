@@ -1,0 +1,257 @@
+"""The bad-input matrix, part 2: task files, params files, model outputs and stage command lines.
+
+Part 1 lives beside the code it checks: artifact schemas (test_artifacts), GSM8K rows
+(test_tasks), params sections (test_params_and_schedule), answer extraction (test_grading).
+The README counts every case.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from think_prune_train.artifacts import Problems, Traces, read_frame, write_frame
+from think_prune_train.grading import extract_answer, format_answer, is_correct
+from think_prune_train.params import ParamsError, PrepareParams, load_params
+from think_prune_train.pruning import prune
+from think_prune_train.params import PruneParams
+from think_prune_train.tasks import TaskError, load_splits
+
+from support import ENV, REPO, STAGES
+
+GOOD = {"question": "What is 1 + 1?", "answer": "1 + 1 = <<1+1=2>>2\n#### 2"}
+
+
+def gsm8k_folder(tmp_path: Path, train_rows: list[dict], test_rows: list[dict] | None = None) -> Path:
+    for name, rows in (("train", train_rows), ("test", test_rows or [GOOD])):
+        (tmp_path / f"{name}.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return tmp_path
+
+
+def splits(folder: Path, **params):
+    return load_splits(PrepareParams(task="gsm8k", source=str(folder), train_questions=1, test_questions=1, **params), 0)
+
+
+# --- task files ------------------------------------------------------------------------------
+
+def test_empty_task_file(tmp_path):
+    folder = gsm8k_folder(tmp_path, [GOOD])
+    (folder / "train.jsonl").write_text("")
+    with pytest.raises(TaskError, match=r"train.jsonl: no rows"):
+        splits(folder)
+
+
+@pytest.mark.parametrize("ids, message", [(["a", ""], "row 1: empty id"), (["a", "a"], "rows 0 and 1: duplicate id 'a'")])
+def test_empty_or_duplicate_ids_in_a_task_file(tmp_path, ids, message):
+    rows = [{**GOOD, "id": ids[0]}, {"question": "What is 2 + 2?", "answer": "#### 4", "id": ids[1]}]
+    with pytest.raises(TaskError, match=message) as error:
+        splits(gsm8k_folder(tmp_path, rows))
+    assert "train.jsonl" in str(error.value)
+
+
+def test_a_files_own_ids_become_question_ids(tmp_path):
+    rows = [{**GOOD, "id": "q-17"}, {"question": "What is 2 + 2?", "answer": "#### 4", "id": "q-18"}]
+    result = splits(gsm8k_folder(tmp_path, rows, [{**GOOD, "question": "What is 3 + 3?", "answer": "#### 6", "id": "t-1"}]))
+    assert result["test"]["question_id"].tolist() == ["gsm8k-t-1"]
+    assert set(result["train"]["question_id"]) <= {"gsm8k-q-17", "gsm8k-q-18"}
+
+
+def test_duplicate_questions_keep_the_first_row(tmp_path):
+    rows = [GOOD, {**GOOD, "answer": "#### 3"}, {"question": "What is 2 + 2?", "answer": "#### 4"}]
+    folder = gsm8k_folder(tmp_path, rows, [{"question": "What is 3 + 3?", "answer": "#### 6"}])
+    result = load_splits(PrepareParams(task="gsm8k", source=str(folder), train_questions=2, test_questions=1), 0)
+    train = result["train"].set_index("question")
+    assert len(train) == 2 and train.at[GOOD["question"], "answer"] == "2"
+
+
+def test_a_huge_row_is_named(tmp_path):
+    rows = [GOOD, {"question": "x" * 2_000_000, "answer": "#### 1"}]
+    with pytest.raises(TaskError, match=r"row 1: question is 2,000,000 characters, over prepare.max_question_chars"):
+        splits(gsm8k_folder(tmp_path, rows))
+
+
+def test_a_question_template_with_a_missing_field():
+    params = PrepareParams(task="chain_sum", question_template="{metadata[nope]}", train_questions=2, test_questions=2)
+    with pytest.raises(TaskError, match="question_template.*cannot be filled.*metadata: .*expression"):
+        load_splits(params, 0)
+
+
+def test_a_missing_split_file(tmp_path):
+    (tmp_path / "train.jsonl").write_text(json.dumps(GOOD) + "\n")
+    with pytest.raises(TaskError, match="no test.jsonl or test.parquet"):
+        splits(tmp_path)
+
+
+def test_calculator_annotations_stay_text(tmp_path):
+    """GSM8K's `<<1+1=2>>` is kept verbatim and never computed; a hostile one does nothing."""
+    hostile = {"question": "What is 2 + 2?", "answer": "<<__import__('os').system('touch PWNED')>>4\n#### 4"}
+    result = load_splits(
+        PrepareParams(
+            task="gsm8k", source=str(gsm8k_folder(tmp_path, [GOOD, hostile], [{"question": "3 + 3?", "answer": "#### 6"}])),
+            train_questions=2, test_questions=1,
+        ),
+        0,
+    )
+    assert hostile["answer"] in result["train"]["solution"].tolist()
+    assert is_correct(hostile["answer"], "4") and not Path("PWNED").exists() and not (tmp_path / "PWNED").exists()
+
+
+# --- params files ----------------------------------------------------------------------------
+
+def composed_default() -> dict:
+    return yaml.safe_load((REPO / "params.yaml").read_text())
+
+
+@pytest.mark.parametrize(
+    "change, key",
+    [
+        ({"rounds": 0}, "rounds: must be a positive integer"),
+        ({"rounds": -2}, "rounds: must be a positive integer"),
+        ({"rounds": "three"}, "rounds: must be a positive integer"),
+        ({"rounds": 5}, "schedule: does not match rounds=5"),
+        ({"learning_rate": 0.1}, "unknown key(s) learning_rate"),
+    ],
+)
+def test_bad_top_level_params(tmp_path, change, key):
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump({**composed_default(), **change}))
+    with pytest.raises(ParamsError, match=key.replace("(", r"\(").replace(")", r"\)")):
+        load_params(path)
+
+
+def test_params_file_that_is_not_yaml(tmp_path):
+    path = tmp_path / "params.yaml"
+    path.write_text("seed: [0\n")
+    with pytest.raises(ParamsError, match="not valid YAML"):
+        load_params(path)
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("model=gpt5", "Could not find 'model/gpt5'"),
+        ("task=chess", "Could not find 'task/chess'"),
+        ("rounds=0", "rounds must be a positive integer"),
+        ("generate.temprature=0.7", "Could not override 'generate.temprature'"),
+        ("generate.temperature=7", "generate.temperature: must be in"),
+        ("generate.backend=onnx", "generate.backend: must be one of"),
+        ("+extra=1", "unknown key(s) extra"),
+    ],
+)
+def test_bad_overrides_write_nothing(tmp_path, override, message):
+    out = tmp_path / "params.yaml"
+    out.write_text("kept: true\n")
+    result = subprocess.run(STAGES + ["params", "--out", str(out), override], cwd=REPO, env=ENV, capture_output=True, text=True)
+    assert result.returncode == 2 and message in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
+    assert out.read_text() == "kept: true\n"  # the old file is untouched
+
+
+# --- model outputs ---------------------------------------------------------------------------
+
+OUTPUTS = {
+    "empty": "",
+    "whitespace": "  \n ",
+    "no answer": "I think it is some number",
+    "many answers": "#### 3\n#### 4\n#### 5",
+    "placeholder then answer": "#### [answer]\n#### 4",
+    "enormous number": "#### " + "9" * 5000,
+    "exponent": "#### 1e999999999",
+    "binary junk": "\x00\ufffd#### \x07",
+}
+
+
+def test_model_outputs_are_graded_and_pruned_without_errors():
+    traces = pd.DataFrame(
+        {
+            "round": "r1", "question_id": [f"q{i}" for i in range(len(OUTPUTS))], "sample": 0, "seed": 1,
+            "prompt": "p", "completion": list(OUTPUTS.values()), "answer": "4",
+        }
+    )
+    traces = read_frame_roundtrip(traces)
+    kept, stats = prune(traces, PruneParams(max_per_question=0), seed=0)
+    assert sorted(kept["question_id"]) == ["q4"]  # only "#### [answer]\n#### 4" is correct
+    assert stats["traces"] == len(OUTPUTS) and stats["correct"] == 1
+    assert format_answer(extract_answer(OUTPUTS["enormous number"])) == "9" * 5000
+    assert extract_answer(OUTPUTS["many answers"]) == 5  # the last answer counts
+    assert extract_answer(OUTPUTS["exponent"]) == 1  # "1e999999999" is read as the number 1, never expanded
+
+
+def read_frame_roundtrip(frame: pd.DataFrame) -> pd.DataFrame:
+    """Outputs pass through the Traces contract like the generate stage's file does."""
+    path = Path(__import__("tempfile").mkdtemp()) / "traces.parquet"
+    write_frame(frame, path, Traces)
+    return read_frame(path, Traces)
+
+
+# --- stage command lines and failures ---------------------------------------------------------
+
+def stage(args: list[str], cwd: Path, limit_memory: int | None = None) -> subprocess.CompletedProcess:
+    def limit():
+        if limit_memory:
+            resource.setrlimit(resource.RLIMIT_AS, (limit_memory, limit_memory))
+
+    env = {**ENV, "PYTHONPATH": str(REPO)}
+    return subprocess.run([sys.executable, "-m", *args], cwd=cwd, env=env, capture_output=True, text=True, preexec_fn=limit)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["stages.generate", "--round", "../../etc/r1", "--model", "models/r0"], "a round is named r<N>"),
+        (["stages.prune", "--round", "r1/../../x"], "a round is named r<N>"),
+        (["stages.train", "--round", "r2", "--previous", "/tmp/r1"], "a round is named r<N>"),
+        (["stages.generate", "--round", "r1", "--model", "models/r0", "--out", "/tmp/elsewhere.parquet"], "outside this repository"),
+        (["stages.generate", "--round", "r1", "--model", "models/r0", "--out", "data/../../x.parquet"], "outside this repository"),
+        (["stages.prepare", "--out", "../problems"], "outside this repository"),
+        (["stages.base", "--out", "/tmp/model"], "outside this repository"),
+    ],
+)
+def test_paths_cannot_leave_the_repository_folders(tmp_path, args, message):
+    shutil.copy(REPO / "params.yaml", tmp_path / "params.yaml")
+    result = stage(args, tmp_path)
+    assert result.returncode == 2 and message in result.stderr, result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["params.yaml"]  # nothing written anywhere here
+
+
+def test_prune_that_keeps_nothing_says_what_to_change(tmp_path):
+    shutil.copy(REPO / "params.yaml", tmp_path / "params.yaml")
+    traces = pd.DataFrame(
+        {"round": "r1", "question_id": ["q1", "q2"], "sample": 0, "seed": 1, "prompt": "p", "completion": ["#### 3", "?"], "answer": "4"}
+    )
+    write_frame(traces, tmp_path / "data/generated/r1.parquet", Traces)
+    result = stage(["stages.prune", "--round", "r1"], tmp_path)
+    assert result.returncode != 0
+    for hint in ("none of 2 traces was correct", "generate.samples_per_question", "generate.temperature", "prune.grading"):
+        assert hint in result.stderr
+    assert not (tmp_path / "data/pruned").exists()
+
+
+def test_out_of_memory_names_the_cause(tmp_path):
+    """A model too big for the memory available (capped at 3 GiB here): a real allocation failure."""
+    params = composed_default()
+    params["base"]["tiny"].update(hidden_size=16384, layers=4, heads=16)  # about 13 GB of weights
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    result = stage(["stages.base"], tmp_path, limit_memory=3 * 2**30)
+    assert result.returncode == 3, result.stderr[-3000:]
+    assert "out of memory" in result.stderr and "smaller model" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "models").exists()
+
+
+def test_missing_model_names_the_folder(tmp_path):
+    shutil.copy(REPO / "params.yaml", tmp_path / "params.yaml")
+    write_frame(
+        pd.DataFrame({"question_id": ["q1"], "question": ["1+1"], "answer": ["2"], "solution": [""]}),
+        tmp_path / "data/problems/train.parquet", Problems,
+    )
+    result = stage(["stages.generate", "--round", "r1", "--model", "models/r0"], tmp_path)
+    assert result.returncode == 2 and "models/r0 is not a model folder" in result.stderr
