@@ -84,8 +84,7 @@ def corrupted_cache_files(project: Path) -> list[str]:
         if not file.is_file():
             continue
         name = file.parent.name + file.name
-        if name.endswith(".dir"):
-            name = name[: -len(".dir")]
+        name = name.removesuffix(".dir")
         if hashlib.md5(file.read_bytes()).hexdigest() != name:
             bad.append(str(file))
     return bad

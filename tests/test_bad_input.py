@@ -17,15 +17,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
+from support import ENV, REPO, STAGES
 
 from think_prune_train.artifacts import Problems, Traces, read_frame, write_frame
 from think_prune_train.grading import extract_answer, format_answer, is_correct
-from think_prune_train.params import ParamsError, PrepareParams, load_params
+from think_prune_train.params import ParamsError, PrepareParams, PruneParams, load_params
 from think_prune_train.pruning import prune
-from think_prune_train.params import PruneParams
 from think_prune_train.tasks import TaskError, load_splits
-
-from support import ENV, REPO, STAGES
 
 GOOD = {"question": "What is 1 + 1?", "answer": "1 + 1 = <<1+1=2>>2\n#### 2"}
 
@@ -149,7 +147,9 @@ def test_params_file_that_is_not_yaml(tmp_path):
 def test_bad_overrides_write_nothing(tmp_path, override, message):
     out = tmp_path / "params.yaml"
     out.write_text("kept: true\n")
-    result = subprocess.run(STAGES + ["params", "--out", str(out), override], cwd=REPO, env=ENV, capture_output=True, text=True)
+    result = subprocess.run(
+        STAGES + ["params", "--out", str(out), override], cwd=REPO, env=ENV, capture_output=True, text=True, check=False
+    )
     assert result.returncode == 2 and message in result.stderr, result.stderr
     assert "Traceback" not in result.stderr
     assert out.read_text() == "kept: true\n"  # the old file is untouched
@@ -200,7 +200,9 @@ def stage(args: list[str], cwd: Path, limit_memory: int | None = None) -> subpro
             resource.setrlimit(resource.RLIMIT_AS, (limit_memory, limit_memory))
 
     env = {**ENV, "PYTHONPATH": str(REPO)}
-    return subprocess.run([sys.executable, "-m", *args], cwd=cwd, env=env, capture_output=True, text=True, preexec_fn=limit)
+    return subprocess.run(
+        [sys.executable, "-m", *args], cwd=cwd, env=env, capture_output=True, text=True, preexec_fn=limit, check=False
+    )
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from support import DVC, ENV, attempt, corrupted_cache_files, executed, locked_outputs, new_project, run
 
 pytestmark = pytest.mark.slow

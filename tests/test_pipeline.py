@@ -8,10 +8,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from support import executed, new_project, run
 
 from think_prune_train.artifacts import Evaluations, Problems, Pruned, Traces, read_frame
-
-from support import executed, new_project, run
 
 pytestmark = pytest.mark.slow
 

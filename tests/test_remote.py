@@ -14,7 +14,6 @@ import sys
 import time
 
 import pytest
-
 from support import DVC, ENV, executed, locked_outputs, run
 
 pytestmark = pytest.mark.slow
@@ -25,6 +24,7 @@ CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing
 @pytest.fixture(scope="module")
 def s3_endpoint():
     import boto3
+    from botocore.exceptions import EndpointConnectionError
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -34,12 +34,14 @@ def s3_endpoint():
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**ENV, **CREDENTIALS},
     )
     endpoint = f"http://127.0.0.1:{port}"
-    client = boto3.client("s3", endpoint_url=endpoint, **{k.lower(): v for k, v in CREDENTIALS.items() if k != "AWS_DEFAULT_REGION"}, region_name="us-east-1")
-    for _ in range(100):
+    client = boto3.client(
+        "s3", endpoint_url=endpoint, aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1"
+    )
+    for _ in range(300):  # up to a minute for the server to start
         try:
             client.create_bucket(Bucket="team-runs")
             break
-        except Exception:  # the server is still starting
+        except EndpointConnectionError:  # the server is still starting
             time.sleep(0.2)
     else:
         server.kill()

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from support import DVC, locked_outputs, new_project, run
 
 pytestmark = pytest.mark.slow

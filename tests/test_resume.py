@@ -66,7 +66,7 @@ def test_other_settings_never_reuse_checkpoints(backend, tiny_model_dir, tmp_pat
 
 def test_a_damaged_checkpoint_is_regenerated(backend, tiny_model_dir, tmp_path):
     expected = resumable(Counting(backend), tiny_model_dir, tmp_path)
-    chunk = sorted((tmp_path / "generate-r1").rglob("000001.parquet"))[0]
+    chunk = next((tmp_path / "generate-r1").rglob("000001.parquet"))
     chunk.write_bytes(b"not parquet")
     again = Counting(backend)
     assert resumable(again, tiny_model_dir, tmp_path) == expected

@@ -10,11 +10,10 @@ from pathlib import Path
 
 import pytest
 import yaml
+from support import REPO
 
 from think_prune_train.backends import load_backend
 from think_prune_train.training import load_model
-
-from support import REPO
 
 
 class _Touch:
