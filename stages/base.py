@@ -2,7 +2,8 @@
 
 Reads params `seed`, `base`, `prompt`; `data/problems/warmup.parquet`. With `base.source: tiny`
 it builds a character-level Llama and warm-starts it (TRL SFT) on the warm-up questions' worked
-solutions; otherwise it copies a hub id or local folder into a safetensors checkpoint.
+solutions; otherwise it copies a hub id, a local folder or a GGUF file (`gguf:...`, dequantised)
+into a safetensors checkpoint (see think_prune_train.sources).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from think_prune_train.seeding import derive_seed
 from think_prune_train.paths import writable
 from think_prune_train.params import load_params, load_section, seed_of
 from think_prune_train.prompts import render_prompt
+from think_prune_train.sources import GGUF_PREFIX, load_gguf
 from think_prune_train.training import SFTSettings, load_model, save_model, sft
 
 
@@ -63,6 +65,8 @@ def main(params_file: str, warmup: str, out: str) -> None:
             seed=derive_seed(seed, "init") % 2**31,
         )
         model = warm_start(model, tokenizer, read_frame(warmup, Problems), base, prompt, seed)
+    elif base.source.startswith(GGUF_PREFIX):
+        model, tokenizer = load_gguf(base.source)
     else:
         model, tokenizer = load_model(base.source, trust_remote_code=base.trust_remote_code, allow_hub=True)
     save_model(model, tokenizer, out)

@@ -43,6 +43,7 @@ def main(round_: str, previous: str, params_file: str) -> None:
         lora_r=train.lora.r if train.method == "lora" else 0,
         lora_alpha=train.lora.alpha,
         lora_dropout=train.lora.dropout,
+        bf16=train.precision == "bf16",
     )
     with tempfile.TemporaryDirectory() as work_dir:
         model, log = sft(model, tokenizer, examples, settings, work_dir)

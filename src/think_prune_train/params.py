@@ -78,7 +78,7 @@ class WarmupParams:
 class BaseParams:
     source: str = field(
         default="tiny",
-        metadata={"help": "'tiny' builds a character-level Llama and warm-starts it; else a hub id or local folder."},
+        metadata={"help": "'tiny' (built and warm-started), a hub id, a local folder, or 'gguf:<path or package/file>'."},
     )
     tiny: TinyModelParams = field(default_factory=TinyModelParams)
     warmup: WarmupParams = field(default_factory=WarmupParams)
@@ -167,6 +167,7 @@ class TrainParams:
     warmup_ratio: float = 0.1
     weight_decay: float = 0.0
     max_length: int = 512
+    precision: str = field(default="fp32", metadata={"help": "'fp32' or 'bf16' (mixed precision, as the paper trains)."})
     lora: LoraParams = field(default_factory=LoraParams)
 
     def __post_init__(self) -> None:
@@ -175,6 +176,7 @@ class TrainParams:
         _check(self.learning_rate > 0, "train.learning_rate", "must be positive")
         _check(self.epochs > 0, "train.epochs", "must be positive")
         _check(0 <= self.warmup_ratio < 1, "train.warmup_ratio", "must be in [0, 1)")
+        _check(self.precision in ("fp32", "bf16"), "train.precision", "must be 'fp32' or 'bf16'")
 
 
 @dataclass

@@ -34,6 +34,7 @@ class SFTSettings:
     lora_r: int = 0  # 0 = full fine-tune
     lora_alpha: int = 32
     lora_dropout: float = 0.05
+    bf16: bool = False
 
 
 class _FailpointCallback(TrainerCallback):
@@ -43,17 +44,13 @@ class _FailpointCallback(TrainerCallback):
         failpoints.reached("train.step")
 
 
-def sft(model, tokenizer, examples: pd.DataFrame, settings: SFTSettings, work_dir: str | Path, progress: bool = True):
-    """Fine-tune `model` on `examples` (columns prompt, completion); return the trained model."""
-    from datasets import Dataset
-    from trl import SFTConfig, SFTTrainer
+def sft_config(settings: SFTSettings, examples: int, work_dir: str | Path, progress: bool = True):
+    """TRL's SFTConfig for `settings`: completion-only loss, warm-up as a share of all steps."""
+    from trl import SFTConfig
 
-    if examples.empty:
-        raise ValueError("no training examples: nothing to fine-tune on")
-    dataset = Dataset.from_pandas(examples[["prompt", "completion"]].reset_index(drop=True), preserve_index=False)
-    steps_per_epoch = -(-len(dataset) // (settings.batch_size * settings.gradient_accumulation))
+    steps_per_epoch = -(-examples // (settings.batch_size * settings.gradient_accumulation))
     total_steps = max(1, int(steps_per_epoch * settings.epochs))
-    config = SFTConfig(
+    return SFTConfig(
         output_dir=str(work_dir),
         num_train_epochs=settings.epochs,
         learning_rate=settings.learning_rate,
@@ -64,6 +61,7 @@ def sft(model, tokenizer, examples: pd.DataFrame, settings: SFTSettings, work_di
         weight_decay=settings.weight_decay,
         max_length=settings.max_length,
         completion_only_loss=True,
+        bf16=settings.bf16,
         seed=settings.seed,
         data_seed=settings.seed,
         use_cpu=not torch.cuda.is_available(),
@@ -73,6 +71,17 @@ def sft(model, tokenizer, examples: pd.DataFrame, settings: SFTSettings, work_di
         disable_tqdm=not progress,
         dataset_num_proc=None,
     )
+
+
+def sft(model, tokenizer, examples: pd.DataFrame, settings: SFTSettings, work_dir: str | Path, progress: bool = True):
+    """Fine-tune `model` on `examples` (columns prompt, completion); return the trained model."""
+    from datasets import Dataset
+    from trl import SFTTrainer
+
+    if examples.empty:
+        raise ValueError("no training examples: nothing to fine-tune on")
+    dataset = Dataset.from_pandas(examples[["prompt", "completion"]].reset_index(drop=True), preserve_index=False)
+    config = sft_config(settings, len(dataset), work_dir, progress)
     peft_config = None
     if settings.lora_r > 0:
         from peft import LoraConfig
@@ -105,6 +114,7 @@ def save_model(model, tokenizer, destination: str | Path) -> None:
     try:
         model.save_pretrained(staging, safe_serialization=True)
         tokenizer.save_pretrained(staging)
+        staging.chmod(0o755)  # mkdtemp makes it private; a checkpoint is an ordinary folder
         failpoints.reached("save_model.before_replace")
         if destination.exists():
             shutil.rmtree(destination)

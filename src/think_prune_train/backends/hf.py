@@ -39,12 +39,13 @@ class SeededSampler(LogitsProcessor):
 
 
 class TransformersBackend:
-    """Runs on CPU by default; on a GPU when `device` names one."""
+    """Runs on the GPU when there is one (or on `device`), else on the CPU."""
 
     def __init__(
-        self, model_path: str, batch_size: int = 64, device: str = "cpu", dtype: str = "float32",
+        self, model_path: str, batch_size: int = 64, device: str | None = None, dtype: str = "float32",
         trust_remote_code: bool = False,
     ):
+        device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         from think_prune_train.training import check_model_source
 
         check_model_source(model_path)
