@@ -13,7 +13,7 @@ from think_prune_train.tasks import TaskError
 
 # Errors caused by input or configuration: print the message (it names the file, row or key
 # and what to do) instead of a traceback.
-USER_ERRORS = (ParamsError, DataContractError, TaskError, PathError, FileNotFoundError)
+USER_ERRORS = (ParamsError, DataContractError, TaskError, PathError, FileNotFoundError, ImportError)
 
 OUT_OF_MEMORY_ADVICE = (
     "lower generate.batch_size / evaluate.batch_size (generation), train.batch_size with a larger "
@@ -39,6 +39,17 @@ def round_option(context: click.Context, parameter: click.Parameter, value: str)
         return check_round(value, f"--{parameter.name}")
     except PathError as error:
         raise click.BadParameter(str(error)) from None
+
+
+def vllm_options(backend: str, params: dict, seed: int) -> dict:
+    """Extra backend options: the `vllm` section and an engine seed when the backend is vLLM."""
+    if backend != "vllm":
+        return {}
+    from dataclasses import asdict
+
+    from think_prune_train.params import load_section
+
+    return {"seed": seed % 2**31, "engine": asdict(load_section("vllm", params))}
 
 
 def run(command: click.Command) -> None:

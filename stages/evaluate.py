@@ -1,6 +1,6 @@
 """evaluate@rN: Pass@1 of a round's model on the held-out test questions.
 
-Reads params `seed`, `prompt`, `evaluate`, `base.trust_remote_code`; `models/<round>`, `data/problems/test.parquet`.
+Reads params `seed`, `prompt`, `evaluate`, `base.trust_remote_code`, `vllm`; `models/<round>`, `data/problems/test.parquet`.
 Writes `evaluations/<round>/rows.parquet` (schema `Evaluations`: every sampled completion plus
 the greedy one as sample -1, graded strictly and flexibly) and `evaluations/<round>/metrics.json`.
 Pass@1 is the mean accuracy over `evaluate.samples` samples per question (the paper's definition).
@@ -11,7 +11,7 @@ from __future__ import annotations
 import click
 import pandas as pd
 
-from stages.common import round_option, run
+from stages.common import round_option, run, vllm_options
 from think_prune_train.artifacts import Evaluations, Problems, read_frame, write_frame, write_json
 from think_prune_train.backends import Request, Sampling, load_backend
 from think_prune_train.seeding import derive_seed
@@ -46,6 +46,7 @@ def main(round_: str, params_file: str, problems: str) -> None:
     backend = load_backend(
         evaluate.backend, model_path, batch_size=evaluate.batch_size,
         trust_remote_code=load_section("base", params).trust_remote_code,
+        **vllm_options(evaluate.backend, params, derive_seed(seed, "evaluate", round_)),
     )
     prompts = [render_prompt(q, prompt, getattr(backend, "tokenizer", None)) for q in test["question"]]
     # The same seeds for every round's evaluation (common random numbers): differences between

@@ -1,6 +1,6 @@
 """generate@rN: the previous round's model thinks: several solutions per training question.
 
-Reads params `seed`, `prompt`, `generate`, `base.trust_remote_code`; `models/<previous>`, `data/problems/train.parquet`.
+Reads params `seed`, `prompt`, `generate`, `base.trust_remote_code`, `vllm`; `models/<previous>`, `data/problems/train.parquet`.
 Writes `data/generated/<round>.parquet` (schema `Traces`). Sample s of question q in round r is
 drawn with seed (seed, r, q, s), so the file's bytes depend on nothing else.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 import click
 import pandas as pd
 
-from stages.common import round_option, run
+from stages.common import round_option, run, vllm_options
 from think_prune_train.artifacts import Problems, Traces, read_frame, write_frame
 from think_prune_train.backends import Request, Sampling, load_backend
 from think_prune_train.seeding import derive_seed
@@ -37,6 +37,7 @@ def main(round_: str, model_path: str, params_file: str, problems: str, out: str
     backend = load_backend(
         generate.backend, model_path, batch_size=generate.batch_size,
         trust_remote_code=load_section("base", params).trust_remote_code,
+        **vllm_options(generate.backend, params, derive_seed(seed, "generate", round_)),
     )
     rows = []
     for question_id in chosen:

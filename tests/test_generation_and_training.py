@@ -68,3 +68,12 @@ def test_missing_model_folder_is_named(tmp_path):
 def test_backend_names_a_missing_model(tmp_path):
     with pytest.raises(FileNotFoundError, match="models/r7"):
         TransformersBackend("models/r7")
+
+
+def test_vllm_backend_without_vllm_says_how_to_install(tiny_model_dir):
+    import importlib.util
+
+    if importlib.util.find_spec("vllm") is not None:
+        pytest.skip("vllm is installed here")
+    with pytest.raises(ImportError, match="needs vLLM, which is not installed"):
+        load_backend("vllm", str(tiny_model_dir))

@@ -191,6 +191,23 @@ class EvaluateParams(SamplingParams):
             _check(0 < k <= self.samples, "evaluate.pass_at_k", f"k={k} must be in [1, evaluate.samples={self.samples}]")
 
 
+@dataclass
+class VLLMParams:
+    """vLLM engine settings, used wherever `generate.backend` or `evaluate.backend` is `vllm`."""
+
+    tensor_parallel_size: int = field(default=1, metadata={"help": "GPUs one model is split across."})
+    gpu_memory_utilization: float = field(default=0.9, metadata={"help": "Share of each GPU's memory vLLM may take."})
+    max_model_len: int = field(default=0, metadata={"help": "Longest prompt + completion; 0 = the model's own limit."})
+    dtype: str = field(default="auto", metadata={"help": "'auto', 'bfloat16', 'float16' or 'float32'."})
+    enforce_eager: bool = field(default=False, metadata={"help": "No CUDA graphs: slower, less memory, faster start."})
+
+    def __post_init__(self) -> None:
+        _check(self.tensor_parallel_size >= 1, "vllm.tensor_parallel_size", "must be at least 1")
+        _check(0 < self.gpu_memory_utilization <= 1, "vllm.gpu_memory_utilization", "must be in (0, 1]")
+        _check(self.max_model_len >= 0, "vllm.max_model_len", "must be zero or positive")
+        _check(self.dtype in ("auto", "bfloat16", "float16", "float32"), "vllm.dtype", "must be auto, bfloat16, float16 or float32")
+
+
 SECTIONS: dict[str, type] = {
     "prepare": PrepareParams,
     "base": BaseParams,
@@ -199,6 +216,7 @@ SECTIONS: dict[str, type] = {
     "prune": PruneParams,
     "train": TrainParams,
     "evaluate": EvaluateParams,
+    "vllm": VLLMParams,
 }
 
 

