@@ -78,7 +78,8 @@ def main(vllm_python, prompts, max_new_tokens, batch_size, temperature, worker_b
             result = subprocess.run(args, capture_output=True, text=True, check=False, env=env)
             if result.returncode != 0:
                 raise click.ClickException(f"{backend} failed:\n{result.stderr[-3000:]}")
-            rows.append(json.loads(result.stdout.strip().splitlines()[-1]))
+            # vLLM prints its own lines on stdout too: take the worker's JSON line.
+            rows.append(json.loads(next(line for line in reversed(result.stdout.splitlines()) if line.startswith('{"backend"'))))
     click.echo(f"SmolLM2-135M-Instruct, fp32, {prompts} prompts x {max_new_tokens} new tokens max, "
                f"batch {batch_size}, temperature {temperature}, {os.cpu_count()} CPU cores\n")
     click.echo("| backend | load s | generate s | tokens | tokens/s |")
