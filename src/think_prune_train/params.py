@@ -167,7 +167,9 @@ class TrainParams:
     warmup_ratio: float = 0.1
     weight_decay: float = 0.0
     max_length: int = 512
-    precision: str = field(default="fp32", metadata={"help": "'fp32' or 'bf16' (mixed precision, as the paper trains)."})
+    precision: str = field(
+        default="bf16", metadata={"help": "'bf16' mixed precision (TRL's default, on CPU too; the paper's) or 'fp32'."}
+    )
     lora: LoraParams = field(default_factory=LoraParams)
 
     def __post_init__(self) -> None:
