@@ -41,15 +41,21 @@ def round_option(context: click.Context, parameter: click.Parameter, value: str)
         raise click.BadParameter(str(error)) from None
 
 
-def vllm_options(backend: str, params: dict, seed: int) -> dict:
-    """Extra backend options: the `vllm` section and an engine seed when the backend is vLLM."""
-    if backend != "vllm":
-        return {}
+def open_backend(section, model_path: str, params: dict, seed: int):
+    """The generation backend a `generate` or `evaluate` section names, for `model_path`.
+
+    `base.trust_remote_code` applies to every model the pipeline loads; a vLLM engine also gets
+    the `vllm` section's settings and its own seed (`seed` is already derived for the stage).
+    """
     from dataclasses import asdict
 
+    from think_prune_train.backends import load_backend
     from think_prune_train.params import load_section
 
-    return {"seed": seed % 2**31, "engine": asdict(load_section("vllm", params))}
+    options = {"batch_size": section.batch_size, "trust_remote_code": load_section("base", params).trust_remote_code}
+    if section.backend == "vllm":
+        options.update(seed=seed % 2**31, engine=asdict(load_section("vllm", params)))
+    return load_backend(section.backend, model_path, **options)
 
 
 def run(command: click.Command) -> None:

@@ -11,9 +11,9 @@ from __future__ import annotations
 import click
 import pandas as pd
 
-from stages.common import round_option, run, vllm_options
+from stages.common import open_backend, round_option, run
 from think_prune_train.artifacts import Evaluations, Problems, read_frame, write_frame, write_json
-from think_prune_train.backends import Request, Sampling, load_backend
+from think_prune_train.backends import Request, Sampling
 from think_prune_train.seeding import derive_seed
 from think_prune_train.grading import extract_answer, format_answer, is_correct, parse_number
 from think_prune_train.metrics import summarize
@@ -43,11 +43,7 @@ def main(round_: str, params_file: str, problems: str) -> None:
     prompt, evaluate, seed = load_section("prompt", params), load_section("evaluate", params), seed_of(params)
     test = read_frame(problems, Problems)
     model_path = f"models/{round_}"
-    backend = load_backend(
-        evaluate.backend, model_path, batch_size=evaluate.batch_size,
-        trust_remote_code=load_section("base", params).trust_remote_code,
-        **vllm_options(evaluate.backend, params, derive_seed(seed, "evaluate", round_)),
-    )
+    backend = open_backend(evaluate, model_path, params, derive_seed(seed, "evaluate", round_))
     prompts = [render_prompt(q, prompt, getattr(backend, "tokenizer", None)) for q in test["question"]]
     # The same seeds for every round's evaluation (common random numbers): differences between
     # rounds then come from the models, not from the draw.

@@ -10,9 +10,9 @@ from __future__ import annotations
 import click
 import pandas as pd
 
-from stages.common import round_option, run, vllm_options
+from stages.common import open_backend, round_option, run
 from think_prune_train.artifacts import Problems, Traces, read_frame, write_frame
-from think_prune_train.backends import Request, Sampling, load_backend
+from think_prune_train.backends import Request, Sampling
 from think_prune_train.seeding import derive_seed
 from think_prune_train.params import load_params, load_section, seed_of
 from think_prune_train.paths import writable
@@ -34,11 +34,7 @@ def main(round_: str, model_path: str, params_file: str, problems: str, out: str
     prompt, generate, seed = load_section("prompt", params), load_section("generate", params), seed_of(params)
     pool = read_frame(problems, Problems).set_index("question_id")
     chosen = questions_for_round(pool.index.tolist(), round_, generate.questions_per_round, seed)
-    backend = load_backend(
-        generate.backend, model_path, batch_size=generate.batch_size,
-        trust_remote_code=load_section("base", params).trust_remote_code,
-        **vllm_options(generate.backend, params, derive_seed(seed, "generate", round_)),
-    )
+    backend = open_backend(generate, model_path, params, derive_seed(seed, "generate", round_))
     rows = []
     for question_id in chosen:
         text = render_prompt(pool.at[question_id, "question"], prompt, getattr(backend, "tokenizer", None))

@@ -11,6 +11,7 @@ uninterrupted one. The stage calls `clear` once its real output is safely writte
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import shutil
@@ -27,23 +28,31 @@ from think_prune_train.backends import Backend, Request, Sampling
 RESUME_ROOT = Path("data/.resume")
 
 
-def _hash_model(digest, model_path: str) -> None:
+@functools.lru_cache(maxsize=4)
+def _model_digest(model_path: str) -> str:
+    """sha256 over a model folder's files (read once per process: evaluate fingerprints twice)."""
     folder = Path(model_path)
     if not folder.is_dir():  # a hub id: the name is all we know
-        digest.update(model_path.encode())
-        return
+        return model_path
+    digest = hashlib.sha256()
     for file in sorted(p for p in folder.rglob("*") if p.is_file()):
         digest.update(file.relative_to(folder).as_posix().encode() + b"\0")
         with file.open("rb") as handle:
             for block in iter(lambda: handle.read(1 << 20), b""):
                 digest.update(block)
+    return digest.hexdigest()
+
+
+def _save_chunk(file: Path, completions: list[str]) -> None:
+    frame = pd.DataFrame({"completion": completions})
+    atomic_write(file, lambda temporary: frame.to_parquet(temporary, index=False))
 
 
 def fingerprint(model_path: str, backend: str, sampling: Sampling, requests: list[Request], chunk_size: int) -> str:
     digest = hashlib.sha256()
     settings = {"backend": backend, "sampling": asdict(sampling), "chunk_size": chunk_size, "requests": len(requests)}
     digest.update(json.dumps(settings, sort_keys=True).encode())
-    _hash_model(digest, model_path)
+    digest.update(_model_digest(model_path).encode())
     for request in requests:
         digest.update(json.dumps([request.prompt, request.seed]).encode())
     return digest.hexdigest()[:24]
@@ -88,8 +97,7 @@ def generate_resumable(
         if done[index] is not None:
             continue
         generated = backend.generate(chunk, sampling, progress=f"{label} [{index + 1}/{len(chunks)}]")
-        frame = pd.DataFrame({"completion": generated})
-        atomic_write(file, lambda temporary: frame.to_parquet(temporary, index=False))
+        _save_chunk(file, generated)
         failpoints.reached(f"{label.split('@')[0]}.chunk")
         done[index] = generated
     return [completion for saved in done for completion in saved]
