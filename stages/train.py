@@ -3,7 +3,10 @@
 Reads params `seed`, `train`, `base.trust_remote_code`; `data/pruned/<round>.parquet` and the starting model: the previous
 round's (`train.init_from: previous`, the paper) or the base model r0 (`base`, STaR / ReST-EM).
 Writes `models/<round>` (a plain Hugging Face folder, safetensors) and `data/train_logs/<round>.json`
-(examples, start model, first and last logged loss).
+(examples, start model, first and last logged loss, processes).
+
+Runs as one process (`train.launcher: python`) or as several under `accelerate launch` (GPUs, or CPU
+processes over gloo); then every process trains its share of each batch and only the first writes.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from stages.common import round_option, run
 from think_prune_train.artifacts import Pruned, read_frame, write_json
 from think_prune_train.seeding import derive_seed
 from think_prune_train.params import load_params, load_section, seed_of
-from think_prune_train.training import SFTSettings, load_model, save_model, sft
+from think_prune_train.training import SFTSettings, is_main_process, load_model, process_count, save_model, sft
 
 
 @click.command()
@@ -47,14 +50,16 @@ def main(round_: str, previous: str, params_file: str) -> None:
     )
     with tempfile.TemporaryDirectory() as work_dir:
         model, log = sft(model, tokenizer, examples, settings, work_dir)
+    if not is_main_process():
+        return
     save_model(model, tokenizer, f"models/{round_}")
     losses = [entry["loss"] for entry in log if "loss" in entry]
-    write_json(
-        {"examples": len(examples), "start": start, "first_loss": losses[0] if losses else None,
-         "last_loss": losses[-1] if losses else None, "steps": log[-1].get("step") if log else 0},
-        f"data/train_logs/{round_}.json",
-    )
-    click.echo(f"train@{round_}: {len(examples)} examples from {start} -> models/{round_}")
+    summary = {"examples": len(examples), "start": start, "first_loss": losses[0] if losses else None,
+               "last_loss": losses[-1] if losses else None, "steps": log[-1].get("step") if log else 0}
+    if process_count() > 1:  # single-process logs keep their earlier form (and hashes)
+        summary["processes"] = process_count()
+    write_json(summary, f"data/train_logs/{round_}.json")
+    click.echo(f"train@{round_}: {len(examples)} examples from {start} -> models/{round_} ({process_count()} process(es))")
 
 
 if __name__ == "__main__":

@@ -81,3 +81,12 @@ def test_invalid_params_name_the_key(section, values, key):
 def test_seed_must_be_a_non_negative_integer():
     with pytest.raises(ParamsError, match="seed"):
         seed_of({"seed": -1})
+
+
+def test_train_launcher_must_be_python_or_plain_accelerate_launch():
+    from think_prune_train.params import ParamsError, TrainParams
+
+    TrainParams(launcher="accelerate launch --config_file conf/accelerate/gpus-8.yaml")
+    for bad in ("torchrun", "accelerate launch x.yaml; rm -rf data", "accelerate launch $(id)"):
+        with pytest.raises(ParamsError, match="train.launcher"):
+            TrainParams(launcher=bad)

@@ -8,6 +8,7 @@ out-of-range values with a message naming the key.
 from __future__ import annotations
 
 import dataclasses
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -170,10 +171,24 @@ class TrainParams:
     precision: str = field(
         default="bf16", metadata={"help": "'bf16' mixed precision (TRL's default, on CPU too; the paper's) or 'fp32'."}
     )
+    launcher: str = field(
+        default="python",
+        metadata={
+            "help": "What runs the train stage: 'python', or 'accelerate launch --config_file <file>' for several "
+            "processes (GPUs, or CPU processes over gloo); batch_size is per process."
+        },
+    )
     lora: LoraParams = field(default_factory=LoraParams)
 
     def __post_init__(self) -> None:
         _check(self.init_from in ("previous", "base"), "train.init_from", "must be 'previous' or 'base'")
+        _check(
+            self.launcher == "python"
+            or (self.launcher.startswith("accelerate launch") and re.fullmatch(r"[\w./= -]+", self.launcher)),
+            "train.launcher",
+            "must be 'python' or 'accelerate launch' with plain options, no shell characters (e.g. 'accelerate launch --config_file "
+            "conf/accelerate/cpu-2-processes.yaml')",
+        )
         _check(self.method in ("full", "lora"), "train.method", "must be 'full' or 'lora'")
         _check(self.learning_rate > 0, "train.learning_rate", "must be positive")
         _check(self.epochs > 0, "train.epochs", "must be positive")

@@ -37,6 +37,16 @@ class SFTSettings:
     bf16: bool = True  # bf16 mixed precision: TRL's default, which every committed run so far used
 
 
+def process_count() -> int:
+    """How many training processes run together (`accelerate launch` / torchrun set WORLD_SIZE)."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def is_main_process() -> bool:
+    """Only the first of several training processes writes checkpoints and logs."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
 class _FailpointCallback(TrainerCallback):
     """Lets the fault tests kill training after a chosen optimizer step (`TPT_FAILPOINT=train.step:N`)."""
 
@@ -48,7 +58,8 @@ def sft_config(settings: SFTSettings, examples: int, work_dir: str | Path, progr
     """TRL's SFTConfig for `settings`: completion-only loss, warm-up as a share of all steps."""
     from trl import SFTConfig
 
-    steps_per_epoch = -(-examples // (settings.batch_size * settings.gradient_accumulation))
+    # Several processes (accelerate launch) each take batch_size rows per step: fewer optimizer steps.
+    steps_per_epoch = -(-examples // (settings.batch_size * settings.gradient_accumulation * process_count()))
     total_steps = max(1, int(steps_per_epoch * settings.epochs))
     return SFTConfig(
         output_dir=str(work_dir),
