@@ -1,7 +1,10 @@
-"""prune@rN: keep the round's correct traces.
+"""prune@rN: keep the round's correct traces, and pair correct with incorrect ones for DPO.
 
-Reads params `seed`, `prune`; `data/generated/<round>.parquet`. Writes `data/pruned/<round>.parquet`
-(schema `Pruned`) and `data/pruned/<round>-stats.json` (traces in, correct, kept, coverage).
+Reads params `seed`, `prune`; `data/generated/<round>.parquet`; the tokenizer of the model being
+trained (`--tokenizer`, models/<previous>) to count trace lengths in its tokens. Writes
+`data/pruned/<round>.parquet` (schema `Pruned`), `data/pruned/<round>-stats.json` (traces in,
+correct, kept, coverage, and what each selection option dropped) and `data/pairs/<round>.parquet`
+(schema `Pairs`).
 """
 
 from __future__ import annotations
@@ -9,21 +12,34 @@ from __future__ import annotations
 import click
 
 from stages.common import round_option, run
-from think_prune_train.artifacts import Pruned, Traces, read_frame, write_frame, write_json
-from think_prune_train.seeding import derive_seed
+from think_prune_train.artifacts import Pairs, Pruned, Traces, read_frame, write_frame, write_json
 from think_prune_train.params import load_params, load_section, seed_of
-from think_prune_train.pruning import prune
+from think_prune_train.pruning import preference_pairs, prune
+from think_prune_train.seeding import derive_seed
+from think_prune_train.training import check_model_source
 
 
 @click.command()
 @click.option("--round", "round_", required=True, callback=round_option, help="Round to prune, e.g. r1.")
+@click.option(
+    "--tokenizer", "tokenizer_path", default=None,
+    help="Model folder whose tokenizer counts trace lengths (the model being trained) [default: characters].",
+)
 @click.option("--params", "params_file", default="params.yaml", show_default=True, help="Parameters file.")
-def main(round_: str, params_file: str) -> None:
-    """Grade the round's traces and keep the correct ones."""
+def main(round_: str, tokenizer_path: str | None, params_file: str) -> None:
+    """Grade the round's traces, keep the correct ones, and pair correct with incorrect ones."""
     params = load_params(params_file)
     settings, seed = load_section("prune", params), seed_of(params)
     traces = read_frame(f"data/generated/{round_}.parquet", Traces)
-    kept, stats = prune(traces, settings, derive_seed(seed, round_, "prune"))
+    tokenizer = None
+    if tokenizer_path:
+        from transformers import AutoTokenizer
+
+        check_model_source(tokenizer_path)
+        tokenizer = AutoTokenizer.from_pretrained(
+            tokenizer_path, trust_remote_code=load_section("base", params).trust_remote_code
+        )
+    kept, stats = prune(traces, settings, derive_seed(seed, round_, "prune"), tokenizer)
     if kept.empty:
         raise click.ClickException(
             f"prune@{round_}: none of {stats['traces']} traces was correct ({settings.grading} grading), so there is "
@@ -31,11 +47,15 @@ def main(round_: str, params_file: str) -> None:
             f"generate.max_new_tokens if answers are cut off, use prune.grading=flexible, or start from a stronger "
             f"base model (base.*)."
         )
+    pairs = preference_pairs(traces, settings)
     write_frame(kept, f"data/pruned/{round_}.parquet", Pruned)
+    write_frame(pairs, f"data/pairs/{round_}.parquet", Pairs)
     write_json(stats, f"data/pruned/{round_}-stats.json")
+    extra = "".join(f", {key} {stats[key]}" for key in ("questions_compressed", "dropped_too_long",
+                                                        "dropped_bad_format", "dropped_long_share") if key in stats)
     click.echo(
-        f"prune@{round_}: {stats['correct']}/{stats['traces']} correct, kept {stats['kept']}, "
-        f"{stats['questions_with_correct']}/{stats['questions']} questions covered"
+        f"prune@{round_}: {stats['correct']}/{stats['traces']} correct, kept {stats['kept']} ({settings.select}), "
+        f"{stats['questions_with_correct']}/{stats['questions']} questions covered{extra}; {len(pairs)} DPO pairs"
     )
 
 

@@ -1,7 +1,8 @@
-"""train@rN: supervised fine-tuning (TRL) on the round's pruned traces.
+"""train@rN: fine-tuning (TRL) on the round's pruned traces (SFT) or preference pairs (DPO, DPO + SFT).
 
-Reads params `seed`, `train`, `base.trust_remote_code`; `data/pruned/<round>.parquet` and the starting model: the previous
-round's (`train.init_from: previous`, the paper) or the base model r0 (`base`, STaR / ReST-EM).
+Reads params `seed`, `train`, `base.trust_remote_code`; `data/pruned/<round>.parquet` (SFT),
+`data/pairs/<round>.parquet` (DPO) and the starting model: the previous round's
+(`train.init_from: previous`, the paper) or the base model r0 (`base`, STaR / ReST-EM).
 Writes `models/<round>` (a plain Hugging Face folder, safetensors) and `data/train_logs/<round>.json`
 (examples, start model, first and last logged loss, processes).
 
@@ -16,9 +17,10 @@ import tempfile
 import click
 
 from stages.common import round_option, run
-from think_prune_train.artifacts import Pruned, read_frame, write_json
-from think_prune_train.seeding import derive_seed
+from think_prune_train.artifacts import Pairs, Pruned, read_frame, write_json
 from think_prune_train.params import load_params, load_section, seed_of
+from think_prune_train.preference import DPOSettings, dpo
+from think_prune_train.seeding import derive_seed
 from think_prune_train.training import SFTSettings, is_main_process, load_model, process_count, save_model, sft
 
 
@@ -30,10 +32,20 @@ def main(round_: str, previous: str, params_file: str) -> None:
     """Fine-tune on the round's kept traces and save models/<round>."""
     params = load_params(params_file)
     train, seed = load_section("train", params), seed_of(params)
-    examples = read_frame(f"data/pruned/{round_}.parquet", Pruned)
+    objective = train.objective_for(round_)
+    if objective == "sft":
+        examples = read_frame(f"data/pruned/{round_}.parquet", Pruned)
+    else:
+        examples = read_frame(f"data/pairs/{round_}.parquet", Pairs)
+        if examples.empty:
+            raise click.ClickException(
+                f"train@{round_}: objective {objective} needs preference pairs, but data/pairs/{round_}.parquet is "
+                f"empty: no question had both a correct and an incorrect trace (or prune.pairs_per_question is 0). "
+                f"Raise prune.pairs_per_question or generate.samples_per_question, or use train.objective=sft."
+            )
     start = f"models/{previous}" if train.init_from == "previous" else "models/r0"
     model, tokenizer = load_model(start, trust_remote_code=load_section("base", params).trust_remote_code)
-    settings = SFTSettings(
+    common = dict(
         learning_rate=train.learning_rate,
         epochs=train.epochs,
         batch_size=train.batch_size,
@@ -49,7 +61,12 @@ def main(round_: str, previous: str, params_file: str) -> None:
         bf16=train.precision == "bf16",
     )
     with tempfile.TemporaryDirectory() as work_dir:
-        model, log = sft(model, tokenizer, examples, settings, work_dir)
+        if objective == "sft":
+            model, log = sft(model, tokenizer, examples, SFTSettings(**common), work_dir)
+        else:
+            weight = train.sft_weight if objective == "dpo_sft" else 0.0
+            settings = DPOSettings(**common, beta=train.dpo_beta, sft_weight=weight)
+            model, log = dpo(model, tokenizer, examples, settings, work_dir)
     if not is_main_process():
         return
     save_model(model, tokenizer, f"models/{round_}")
@@ -58,8 +75,13 @@ def main(round_: str, previous: str, params_file: str) -> None:
                "last_loss": losses[-1] if losses else None, "steps": log[-1].get("step") if log else 0}
     if process_count() > 1:  # single-process logs keep their earlier form (and hashes)
         summary["processes"] = process_count()
+    if objective != "sft":  # SFT logs keep their earlier form too
+        summary["objective"] = objective
     write_json(summary, f"data/train_logs/{round_}.json")
-    click.echo(f"train@{round_}: {len(examples)} examples from {start} -> models/{round_} ({process_count()} process(es))")
+    click.echo(
+        f"train@{round_}: {objective} on {len(examples)} examples from {start} -> models/{round_} "
+        f"({process_count()} process(es))"
+    )
 
 
 if __name__ == "__main__":

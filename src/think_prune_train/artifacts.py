@@ -68,6 +68,28 @@ class Pruned(pa.DataFrameModel):
         unique = ["question_id", "sample"]
 
 
+class Pairs(pa.DataFrameModel):
+    """Preference pairs for DPO (`data/pairs/<round>.parquet`): a correct and an incorrect trace of one question.
+
+    With `prune.pair_shared_prefix` the opening both traces share is moved to the end of `prompt`,
+    so `chosen` and `rejected` hold only where they differ (fine-grained DPO);
+    `shared_prefix_chars` says how many characters moved.
+    """
+
+    round: Series[str] = pa.Field(str_matches=r"^r\d+$")
+    question_id: Series[str] = pa.Field(str_length={"min_value": 1})
+    chosen_sample: Series[int] = pa.Field(ge=0)
+    rejected_sample: Series[int] = pa.Field(ge=0)
+    prompt: Series[str] = pa.Field(str_length={"min_value": 1})
+    chosen: Series[str] = pa.Field(str_length={"min_value": 1})
+    rejected: Series[str] = pa.Field(str_length={"min_value": 1})
+    shared_prefix_chars: Series[int] = pa.Field(ge=0)
+
+    class Config:
+        strict = True
+        unique = ["question_id", "chosen_sample", "rejected_sample"]
+
+
 class Evaluations(pa.DataFrameModel):
     """Graded test completions (`evaluations/<round>/rows.parquet`); sample -1 is the greedy one."""
 
@@ -89,6 +111,7 @@ SCHEMAS: dict[str, type[pa.DataFrameModel]] = {
     "problems": Problems,
     "traces": Traces,
     "pruned": Pruned,
+    "pairs": Pairs,
     "evaluations": Evaluations,
 }
 

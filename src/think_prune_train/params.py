@@ -140,11 +140,46 @@ class PruneParams:
     max_per_question: int = field(default=1, metadata={"help": "Correct traces kept per question (0 = all)."})
     deduplicate: bool = field(default=True, metadata={"help": "Drop identical completions of the same question."})
     max_examples: int = field(default=0, metadata={"help": "Cap on kept traces, sampled by seed (0 = no cap)."})
+    select: str = field(
+        default="first",
+        metadata={
+            "help": "Which correct traces of a question to keep: 'first' (lowest samples), 'shortest', 'longest', "
+            "'spread' (across length bins) or 'diverse' (most mutually different by edit distance, DED)."
+        },
+    )
+    length_bins: int = field(default=3, metadata={"help": "Length bins per question for select=spread."})
+    max_tokens: int = field(
+        default=0, metadata={"help": "Drop traces longer than this many tokens of the trained model (0 = no limit)."}
+    )
+    require_format: bool = field(
+        default=False, metadata={"help": "Drop traces that do not end in the '#### <answer>' format."}
+    )
+    long_tokens: int = field(default=0, metadata={"help": "Traces over this many tokens count as long (0 = off)."})
+    max_long_share: float = field(default=1.0, metadata={"help": "Largest share of long traces among those kept."})
+    compress_above: float = field(
+        default=1.0,
+        metadata={"help": "Drop questions the model already solves at a rate above this (1.0 = keep all)."},
+    )
+    pairs_per_question: int = field(
+        default=2, metadata={"help": "Preference pairs (correct, incorrect) per question for DPO (0 = none)."}
+    )
+    pair_shared_prefix: bool = field(
+        default=True, metadata={"help": "Move a pair's shared opening into the prompt (fine-grained DPO)."}
+    )
 
     def __post_init__(self) -> None:
+        from think_prune_train.selection import SELECTION_METHODS
+
         _check(self.grading in ("strict", "flexible"), "prune.grading", "must be 'strict' or 'flexible'")
         _check(self.max_per_question >= 0, "prune.max_per_question", "must be zero or positive")
         _check(self.max_examples >= 0, "prune.max_examples", "must be zero or positive")
+        _check(self.select in SELECTION_METHODS, "prune.select", f"must be one of {', '.join(SELECTION_METHODS)}")
+        _check(self.length_bins >= 1, "prune.length_bins", "must be at least 1")
+        _check(self.max_tokens >= 0, "prune.max_tokens", "must be zero (no limit) or positive")
+        _check(self.long_tokens >= 0, "prune.long_tokens", "must be zero (off) or positive")
+        _check(0 <= self.max_long_share <= 1, "prune.max_long_share", "must be in [0, 1]")
+        _check(0 <= self.compress_above <= 1, "prune.compress_above", "must be in [0, 1] (1.0 keeps every question)")
+        _check(self.pairs_per_question >= 0, "prune.pairs_per_question", "must be zero or positive")
 
 
 @dataclass
@@ -152,6 +187,9 @@ class LoraParams:
     r: int = 16
     alpha: int = 32
     dropout: float = 0.05
+
+
+OBJECTIVES = ("sft", "dpo", "dpo_sft")
 
 
 @dataclass
@@ -171,6 +209,18 @@ class TrainParams:
     precision: str = field(
         default="bf16", metadata={"help": "'bf16' mixed precision (TRL's default, on CPU too; the paper's) or 'fp32'."}
     )
+    objective: str = field(
+        default="sft",
+        metadata={
+            "help": "'sft' on the kept traces, 'dpo' on the preference pairs, or 'dpo_sft': DPO + sft_weight x SFT "
+            "on the chosen side."
+        },
+    )
+    objective_by_round: dict[str, str] = field(
+        default_factory=dict, metadata={"help": "Per-round objectives overriding `objective`, e.g. {r3: dpo_sft}."}
+    )
+    dpo_beta: float = field(default=0.1, metadata={"help": "DPO's beta: how strongly to stay near the start model."})
+    sft_weight: float = field(default=1.0, metadata={"help": "alpha in DPO + alpha x SFT (objective dpo_sft)."})
     launcher: str = field(
         default="python",
         metadata={
@@ -194,6 +244,17 @@ class TrainParams:
         _check(self.epochs > 0, "train.epochs", "must be positive")
         _check(0 <= self.warmup_ratio < 1, "train.warmup_ratio", "must be in [0, 1)")
         _check(self.precision in ("fp32", "bf16"), "train.precision", "must be 'fp32' or 'bf16'")
+        for where, objective in [("train.objective", self.objective)] + [
+            (f"train.objective_by_round.{name}", value) for name, value in self.objective_by_round.items()
+        ]:
+            _check(objective in OBJECTIVES, where, f"must be one of {', '.join(OBJECTIVES)}")
+        for name in self.objective_by_round:
+            _check(re.fullmatch(r"r[1-9]\d*", str(name)) is not None, "train.objective_by_round", f"{name!r} is not a round like r2")
+        _check(self.dpo_beta > 0, "train.dpo_beta", "must be positive")
+        _check(self.sft_weight > 0, "train.sft_weight", "must be positive")
+
+    def objective_for(self, round_: str) -> str:
+        return self.objective_by_round.get(round_, self.objective)
 
 
 @dataclass

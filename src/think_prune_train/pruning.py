@@ -1,4 +1,13 @@
-"""Prune: keep the traces whose final answer matches the ground truth, with per-question limits."""
+"""Prune: keep the traces whose final answer matches the ground truth, then choose among them.
+
+The order of the steps, each a no-op at its default:
+1. grade every trace (strict or flexible), keep the correct ones;
+2. filters: drop traces over `max_tokens` or without the `#### <answer>` line;
+3. question compression: drop questions the model already solves at a rate above `compress_above`;
+4. deduplicate, then choose up to `max_per_question` per question by `select`;
+5. cap the share of long traces; 6. cap the total at `max_examples`.
+Preference pairs for DPO come from the same graded traces (`preference_pairs`).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +15,15 @@ import pandas as pd
 
 from think_prune_train.grading import is_correct
 from think_prune_train.params import PruneParams
+from think_prune_train.selection import (
+    PAIR_COLUMNS,
+    build_pairs,
+    cap_long_share,
+    compress_questions,
+    filter_traces,
+    select_per_question,
+    solve_rates,
+)
 
 
 def grade_traces(traces: pd.DataFrame, mode: str) -> pd.Series:
@@ -16,21 +34,45 @@ def grade_traces(traces: pd.DataFrame, mode: str) -> pd.Series:
     )
 
 
-def prune(traces: pd.DataFrame, params: PruneParams, seed: int) -> tuple[pd.DataFrame, dict]:
-    """Return (kept traces, stats). Order is deterministic: by question, then sample index."""
+def token_lengths(completions: pd.Series, tokenizer) -> tuple[pd.Series, pd.Series]:
+    """(length in tokens, token ids) of each stripped completion; characters when there is no tokenizer."""
+    texts = completions.str.strip().tolist()
+    if tokenizer is None:
+        ids = [tuple(text) for text in texts]
+    else:
+        ids = [tuple(row) for row in tokenizer(texts, add_special_tokens=False)["input_ids"]] if texts else []
+    tokens = pd.Series(ids, index=completions.index, dtype=object)
+    return tokens.map(len).astype(int), tokens
+
+
+def prune(
+    traces: pd.DataFrame, params: PruneParams, seed: int, tokenizer=None
+) -> tuple[pd.DataFrame, dict]:
+    """Return (kept traces, stats). Order is deterministic: by question, then sample.
+
+    Lengths are counted in tokens of `tokenizer` (the model being trained), or in characters.
+    """
     correct_mask = grade_traces(traces, params.grading)
     correct = traces[correct_mask].sort_values(["question_id", "sample"])
     candidates = correct if params.require_correct else traces.sort_values(["question_id", "sample"])
     kept = candidates.assign(completion=candidates["completion"].str.strip())
     kept = kept[kept["completion"].str.len() > 0]
+    lengths, tokens = token_lengths(kept["completion"], tokenizer)
+    kept, filtered = filter_traces(kept, lengths, params.max_tokens, params.require_format)
+    kept, compressed = compress_questions(kept, solve_rates(traces, correct_mask), params.compress_above)
     if params.deduplicate:
         kept = kept.drop_duplicates(["question_id", "completion"], keep="first")
-    if params.max_per_question > 0:
-        kept = kept.groupby("question_id", sort=False).head(params.max_per_question)
+    # Diversity is measured on token ids: shorter than characters for sub-word tokenizers.
+    kept = select_per_question(
+        kept.assign(tokens=tokens.loc[kept.index]), params.select, params.max_per_question, lengths,
+        params.length_bins,
+    )
+    kept, long_dropped = cap_long_share(kept, lengths, params.long_tokens, params.max_long_share)
     if params.max_examples and len(kept) > params.max_examples:
         kept = kept.sample(n=params.max_examples, random_state=seed % 2**32).sort_values(["question_id", "sample"])
     questions = traces["question_id"].nunique()
     solved = correct["question_id"].nunique()
+    kept_lengths = lengths.loc[kept.index]
     stats = {
         "traces": int(len(traces)),
         "correct": int(correct_mask.sum()),
@@ -40,4 +82,25 @@ def prune(traces: pd.DataFrame, params: PruneParams, seed: int) -> tuple[pd.Data
         "coverage": round(solved / questions, 6) if questions else 0.0,
         "accuracy": round(float(correct_mask.mean()), 6) if len(traces) else 0.0,
     }
+    # What the selection options did; absent at their defaults, so a default run's stats keep their form.
+    if params.select != "first":
+        stats["select"] = params.select
+    if params.max_tokens or params.require_format:
+        stats["dropped_too_long"] = filtered["too_long"]
+        stats["dropped_bad_format"] = filtered["bad_format"]
+    if params.compress_above < 1.0:
+        stats["questions_compressed"] = len(compressed)
+    if params.long_tokens and params.max_long_share < 1.0:
+        stats["dropped_long_share"] = int(long_dropped)
+    if params.select != "first" or params.max_tokens or params.long_tokens:
+        stats["mean_kept_tokens"] = round(float(kept_lengths.mean()), 3) if len(kept) else 0.0
     return kept[["round", "question_id", "sample", "prompt", "completion"]].reset_index(drop=True), stats
+
+
+def preference_pairs(traces: pd.DataFrame, params: PruneParams) -> pd.DataFrame:
+    """(correct, incorrect) pairs per question for DPO, graded as `prune` grades; empty when turned off."""
+    if params.pairs_per_question == 0:
+        return build_pairs(traces.iloc[:0], pd.Series([], dtype=bool), 1, params.pair_shared_prefix)
+    correct_mask = grade_traces(traces, params.grading)
+    pairs = build_pairs(traces, correct_mask, params.pairs_per_question, params.pair_shared_prefix)
+    return pairs[list(PAIR_COLUMNS)]

@@ -1,0 +1,212 @@
+"""Preference fine-tuning (DPO) with TRL on (prompt, chosen, rejected) triples of plain text.
+
+Pruning yields correct and incorrect traces for the same question; DPO uses both, where SFT only
+keeps the correct ones. `sft_weight > 0` adds an SFT term on the chosen completion, because plain
+DPO only widens the gap between chosen and rejected and may lower the likelihood of both.
+
+The prompt is the model's input text as the sampling backends see it (no chat template) and the
+completions are its continuations. TRL appends the tokenizer's EOS to both completions, as SFT
+does, so the model also learns where a preferred answer ends.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from think_prune_train.training import _FailpointCallback, process_count
+
+PAIR_COLUMNS = ["prompt", "chosen", "rejected"]
+
+
+@dataclass(frozen=True)
+class DPOSettings:
+    learning_rate: float
+    epochs: float
+    batch_size: int  # pairs per device step; each pair is two sequences
+    gradient_accumulation: int = 1
+    scheduler: str = "cosine"
+    warmup_ratio: float = 0.1
+    weight_decay: float = 0.0
+    max_length: int = 512  # prompt + completion, in tokens
+    seed: int = 0
+    lora_r: int = 0  # 0 = full fine-tune
+    lora_alpha: int = 32
+    lora_dropout: float = 0.05
+    bf16: bool = True
+    beta: float = 0.1  # strength of the pull towards the reference model
+    sft_weight: float = 0.0  # 0 = plain DPO; > 0 adds sft_weight × SFT loss on the chosen completion
+
+
+def loss_terms(settings: DPOSettings) -> tuple[list[str], list[float]]:
+    """TRL's `loss_type` and `loss_weights` for `settings`: sigmoid DPO, plus SFT on the chosen when weighted."""
+    if settings.sft_weight < 0:
+        raise ValueError(f"sft_weight must be >= 0, got {settings.sft_weight}")
+    if settings.sft_weight == 0:
+        return ["sigmoid"], [1.0]
+    return ["sigmoid", "sft"], [1.0, settings.sft_weight]
+
+
+def dpo_config(settings: DPOSettings, pairs: int, work_dir: str | Path, progress: bool = True):
+    """TRL's DPOConfig for `settings`, built like `training.sft_config`: warm-up as a share of all steps."""
+    from trl import DPOConfig
+
+    # Several processes (accelerate launch) each take batch_size rows per step: fewer optimizer steps.
+    steps_per_epoch = -(-pairs // (settings.batch_size * settings.gradient_accumulation * process_count()))
+    total_steps = max(1, int(steps_per_epoch * settings.epochs))
+    loss_type, loss_weights = loss_terms(settings)
+    return DPOConfig(
+        output_dir=str(work_dir),
+        num_train_epochs=settings.epochs,
+        learning_rate=settings.learning_rate,
+        per_device_train_batch_size=settings.batch_size,
+        gradient_accumulation_steps=settings.gradient_accumulation,
+        lr_scheduler_type=settings.scheduler,
+        warmup_steps=int(settings.warmup_ratio * total_steps),
+        weight_decay=settings.weight_decay,
+        max_length=settings.max_length,
+        beta=settings.beta,
+        loss_type=loss_type,
+        loss_weights=loss_weights,
+        bf16=settings.bf16,
+        seed=settings.seed,
+        data_seed=settings.seed,
+        use_cpu=not torch.cuda.is_available(),
+        report_to="none",
+        save_strategy="no",
+        logging_steps=max(1, total_steps // 10),
+        disable_tqdm=not progress,
+        dataset_num_proc=None,
+    )
+
+
+def _lora_config(settings: DPOSettings):
+    """Adapters on every linear layer, as `training.sft` uses; None for a full fine-tune."""
+    if settings.lora_r <= 0:
+        return None
+    from peft import LoraConfig
+
+    return LoraConfig(
+        r=settings.lora_r,
+        lora_alpha=settings.lora_alpha,
+        lora_dropout=settings.lora_dropout,
+        target_modules="all-linear",
+        task_type="CAUSAL_LM",
+    )
+
+
+def _frozen_reference(model):
+    """An independent, frozen copy of `model` as it is now, to anchor the DPO log-ratios.
+
+    TRL would otherwise reload the reference from `config._name_or_path`, which is not the
+    in-memory model when it was changed after loading, and fails for a model built in memory.
+    An earlier TRL trainer may have patched `forward` onto the instance with a closure over the
+    original model; dropping it makes the copy run its own class's forward.
+    """
+    reference = copy.deepcopy(model)
+    reference.__dict__.pop("forward", None)
+    reference.eval()
+    reference.requires_grad_(False)
+    return reference
+
+
+def _tokenizer_for_pairs(tokenizer):
+    """The tokenizer TRL should use: it needs an EOS to end completions and a pad token to batch.
+
+    TRL sets a missing pad token to EOS on the object it is given; a copy keeps the caller's
+    tokenizer (which is saved with the model) as it was.
+    """
+    if tokenizer.eos_token is None:
+        raise ValueError("the tokenizer has no EOS token, which DPO appends to every completion")
+    if tokenizer.pad_token is not None:
+        return tokenizer
+    padded = copy.deepcopy(tokenizer)
+    padded.pad_token = padded.eos_token
+    return padded
+
+
+def _pairs_dataset(pairs: pd.DataFrame):
+    """A datasets.Dataset of the three text columns; refuses empty or malformed input up front."""
+    from datasets import Dataset
+
+    missing = [column for column in PAIR_COLUMNS if column not in pairs.columns]
+    if missing:
+        raise ValueError(f"preference pairs lack column(s) {missing}; expected {PAIR_COLUMNS}")
+    if pairs.empty:
+        raise ValueError("no preference pairs: nothing to train on")
+    return Dataset.from_pandas(pairs[PAIR_COLUMNS].reset_index(drop=True), preserve_index=False)
+
+
+def dpo(
+    model,
+    tokenizer,
+    pairs: pd.DataFrame,
+    settings: DPOSettings,
+    work_dir: str | Path,
+    progress: bool = True,
+):
+    """Train `model` to prefer `chosen` over `rejected` after each `prompt`; return (model, log history).
+
+    The reference is the model as passed in: a frozen copy for a full fine-tune (twice the weights
+    in memory), or the same weights with the adapters switched off under LoRA (no extra copy).
+    LoRA adapters are merged before returning, so the result saves as an ordinary model.
+    """
+    from trl import DPOTrainer
+
+    dataset = _pairs_dataset(pairs)
+    config = dpo_config(settings, len(dataset), work_dir, progress)
+    peft_config = _lora_config(settings)
+    reference = _frozen_reference(model) if peft_config is None else None
+    trainer = DPOTrainer(
+        model=model,
+        ref_model=reference,
+        args=config,
+        train_dataset=dataset,
+        processing_class=_tokenizer_for_pairs(tokenizer),
+        peft_config=peft_config,
+        callbacks=[_FailpointCallback()],
+    )
+    trainer.train()
+    trained = trainer.model
+    if peft_config is not None:
+        trained = trained.merge_and_unload()
+    return trained, trainer.state.log_history
+
+
+def _completion_start(prompt_ids: list[int], full_ids: list[int]) -> int:
+    """Where the completion's tokens begin: the prompt's tokens may merge with the completion's first ones."""
+    start = 0
+    for prompt_token, full_token in zip(prompt_ids, full_ids):
+        if prompt_token != full_token:
+            break
+        start += 1
+    return start
+
+
+def sequence_logprob(model, tokenizer, prompt: str, completion: str) -> float:
+    """log p(completion | prompt) under `model`: the sum over the completion's tokens.
+
+    Tokenizes without special tokens, as the sampling backends do, so this scores what the model
+    would generate after `prompt`; no EOS is added (append `tokenizer.eos_token` to score it).
+    """
+    prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+    full_ids = tokenizer(prompt + completion, add_special_tokens=False)["input_ids"]
+    if not prompt_ids:
+        raise ValueError("the prompt is empty: there is no context to score the completion after")
+    start = max(1, _completion_start(prompt_ids, full_ids))
+    if start >= len(full_ids):
+        return 0.0
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            input_ids = torch.tensor([full_ids], device=model.device)
+            logits = model(input_ids=input_ids).logits[0, :-1].float()
+    finally:
+        model.train(was_training)
+    token_logprobs = torch.log_softmax(logits, dim=-1).gather(1, input_ids[0, 1:, None]).squeeze(1)
+    return float(token_logprobs[start - 1 :].sum())
