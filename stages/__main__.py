@@ -13,7 +13,7 @@ from pathlib import Path
 import click
 import yaml
 
-from stages import base, evaluate, generate, prepare, prune, report, train
+from stages import base, evaluate, generate, prepare, prune, report, select_teacher, teacher, train
 from stages.common import run
 from think_prune_train.artifacts import SCHEMAS, DataContractError, read_frame
 from think_prune_train.params import ParamsError, check_all, check_top_level, load_params
@@ -24,7 +24,7 @@ def cli() -> None:
     """think-prune-train: stages and tools. `dvc repro` runs the stages for you."""
 
 
-for stage in (prepare, base, generate, prune, train, evaluate, report):
+for stage in (prepare, base, teacher, generate, prune, train, evaluate, report, select_teacher):
     cli.add_command(stage.main, name=stage.__name__.rsplit(".", 1)[-1])
 
 
@@ -53,6 +53,22 @@ def results(params_file: str, style: str) -> None:
 
     table = results_table(load_params(params_file)["evaluated"])
     click.echo(to_markdown(table) if style == "markdown" else table.to_csv(index=False), nl=False)
+
+
+@cli.command()
+@click.option("--folder", default="reports/teachers", show_default=True, help="Where select_teacher writes its trials.")
+def teachers(folder: str) -> None:
+    """Rank the candidate teachers tried so far by their trial student's Pass@1."""
+    import json
+
+    from think_prune_train.distillation import ranking
+
+    trials = [json.loads(path.read_text()) for path in sorted(Path(folder).glob("*.json"))]
+    if not trials:
+        raise click.ClickException(
+            f"no trials in {folder}: add candidates under teacher_selection.candidates and run `dvc repro`."
+        )
+    click.echo(ranking(trials), nl=False)
 
 
 @cli.command()

@@ -9,11 +9,14 @@ import click
 from think_prune_train.artifacts import DataContractError
 from think_prune_train.params import ParamsError
 from think_prune_train.paths import PathError, check_round
+from think_prune_train.sources import ModelSourceError
 from think_prune_train.tasks import TaskError
 
 # Errors caused by input or configuration: print the message (it names the file, row or key
 # and what to do) instead of a traceback.
-USER_ERRORS = (ParamsError, DataContractError, TaskError, PathError, FileNotFoundError, ImportError)
+USER_ERRORS = (
+    ParamsError, DataContractError, TaskError, PathError, ModelSourceError, FileNotFoundError, ImportError,
+)
 
 OUT_OF_MEMORY_ADVICE = (
     "lower generate.batch_size / evaluate.batch_size (generation), train.batch_size with a larger "

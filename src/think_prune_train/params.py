@@ -87,6 +87,43 @@ class BaseParams:
 
 
 @dataclass
+class TeacherParams(BaseParams):
+    source: str = field(
+        default="none",
+        metadata={
+            "help": "'none' (the model improves on its own traces) or a teacher that generates every round's "
+            "traces instead: 'tiny' (built from `tiny`, warm-started by `warmup`), a hub id, a folder or 'gguf:...'."
+        },
+    )
+
+
+@dataclass
+class TeacherSelectionParams:
+    candidates: dict[str, dict] = field(
+        default_factory=dict,
+        metadata={
+            "help": "Teachers to try, by name: each a `source` plus any `teacher` keys it changes (tiny, warmup, ...). "
+            "DVC runs one select_teacher@<name> stage per candidate."
+        },
+    )
+    questions: int = field(default=300, metadata={"help": "Training questions each candidate generates for."})
+    test_questions: int = field(default=100, metadata={"help": "Held-out questions the trial student is scored on."})
+
+    def __post_init__(self) -> None:
+        _check(self.questions > 0, "teacher_selection.questions", "must be positive")
+        _check(self.test_questions > 0, "teacher_selection.test_questions", "must be positive")
+        for name in self.candidates:
+            _check(
+                re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]*", str(name)) is not None, "teacher_selection.candidates",
+                f"name {name!r} must be letters, digits, '-' or '_' (it names a stage and a report file)",
+            )
+            _check(
+                isinstance(self.candidates[name], dict) and "source" in self.candidates[name],
+                f"teacher_selection.candidates.{name}", "must be a mapping with at least a `source`",
+            )
+
+
+@dataclass
 class PromptParams:
     template: str = field(default="{question}\n", metadata={"help": "Format string with {question}."})
     chat: bool = field(default=False, metadata={"help": "Wrap the prompt in the tokenizer's chat template."})
@@ -289,6 +326,8 @@ class VLLMParams:
 SECTIONS: dict[str, type] = {
     "prepare": PrepareParams,
     "base": BaseParams,
+    "teacher": TeacherParams,
+    "teacher_selection": TeacherSelectionParams,
     "prompt": PromptParams,
     "generate": GenerateParams,
     "prune": PruneParams,
@@ -320,7 +359,7 @@ def _build(cls: type, values: Any, key: str) -> Any:
 
 
 # Top-level keys besides the sections: the seed, the number of rounds and what Hydra derives from it.
-DERIVED = ("schedule", "evaluated", "history", "final")
+DERIVED = ("schedule", "generators", "teachers", "evaluated", "history", "final")
 TOP_LEVEL = ("seed", "rounds", *DERIVED, *SECTIONS)
 
 
@@ -332,6 +371,7 @@ def check_top_level(params: dict[str, Any], source: str = "params.yaml") -> None
     _check(not unknown, "top level", f"unknown key(s) {', '.join(map(str, unknown))} in {source}; known keys: {', '.join(TOP_LEVEL)}")
     rounds = params.get("rounds", 1)
     _check(isinstance(rounds, int) and not isinstance(rounds, bool) and rounds >= 1, "rounds", f"must be a positive integer, got {rounds!r}")
+    teacher = (params.get("teacher") or {}).get("source", schedule.NO_TEACHER)
     expected = {"schedule": schedule.schedule(rounds), "evaluated": schedule.evaluated(rounds),
                 "history": schedule.history(rounds), "final": f"r{rounds}"}
     for key, value in expected.items():
@@ -339,6 +379,12 @@ def check_top_level(params: dict[str, Any], source: str = "params.yaml") -> None
             params.get(key, value) == value, key,
             f"does not match rounds={rounds} in {source}; it is derived from rounds: recompose with "
             f"`python -m stages params rounds={rounds}` (or use `dvc exp run -S rounds={rounds}`)",
+        )
+    for key, value in {"generators": schedule.generators(rounds, teacher), "teachers": schedule.teachers(teacher)}.items():
+        _check(
+            params.get(key, value) == value, key,
+            f"does not match rounds={rounds} and teacher.source={teacher!r} in {source}; it is derived from them: "
+            f"recompose with `python -m stages params` (or use `dvc exp run -S ...`)",
         )
 
 
@@ -361,6 +407,24 @@ def check_all(params: dict[str, Any]) -> None:
     seed_of(params)
     for name in SECTIONS:
         load_section(name, params)
+    for name in load_section("teacher_selection", params).candidates:
+        candidate_teacher(params, name)
+
+
+def _merged(defaults: dict, changes: dict) -> dict:
+    merged = dict(defaults)
+    for key, value in changes.items():
+        merged[key] = _merged(merged[key], value) if isinstance(value, dict) and isinstance(merged.get(key), dict) else value
+    return merged
+
+
+def candidate_teacher(params: dict[str, Any], name: str) -> TeacherParams:
+    """Candidate `name` of teacher_selection: the `teacher` section with the candidate's keys over it."""
+    candidates = load_section("teacher_selection", params).candidates
+    _check(name in candidates, "teacher_selection.candidates", f"has no candidate {name!r}; known: {', '.join(candidates) or 'none'}")
+    spec = _build(TeacherParams, _merged(params.get("teacher") or {}, candidates[name]), f"teacher_selection.candidates.{name}")
+    _check(spec.source != "none", f"teacher_selection.candidates.{name}.source", "must name a model, not 'none'")
+    return spec
 
 
 def load_section(name: str, params: dict[str, Any]) -> Any:

@@ -29,6 +29,25 @@ def schedule(rounds: int) -> dict[str, str]:
     return {round_name(i): round_name(i - 1) for i in range(1, rounds + 1)}
 
 
+NO_TEACHER = "none"
+
+
+def generators(rounds: int, teacher_source: str = NO_TEACHER) -> dict[str, str]:
+    """Each round mapped to the model folder (under models/) that generates its traces.
+
+    Self-improvement (no teacher): the previous round's model, as in `schedule`. With a teacher
+    (distillation), `teacher` every round: the student trains on the teacher's pruned traces.
+    """
+    if teacher_source == NO_TEACHER:
+        return schedule(rounds)
+    return {round_: "teacher" for round_ in schedule(rounds)}
+
+
+def teachers(teacher_source: str = NO_TEACHER) -> list[str]:
+    """The teacher stage DVC unrolls: `[teacher]` with a teacher, none without (an empty foreach)."""
+    return [] if teacher_source == NO_TEACHER else ["teacher"]
+
+
 def history(rounds: int) -> dict[str, str]:
     """The report chain: each evaluated round mapped to the report it extends (`start` for r0).
 

@@ -15,11 +15,18 @@ stage loads only that.
 from __future__ import annotations
 
 import importlib.util
+import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:
+    import pandas as pd
 
 GGUF_PREFIX = "gguf:"
+
+
+class ModelSourceError(ValueError):
+    """A model source that cannot be built as configured (the message says what to change)."""
 
 
 def gguf_path(source: str) -> Path:
@@ -43,6 +50,7 @@ def gguf_path(source: str) -> Path:
 
 def load_gguf(source: str):
     """Load a GGUF checkpoint as a dequantised fp32 model that `save_pretrained` writes as safetensors."""
+    import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     path = gguf_path(source)
@@ -55,3 +63,54 @@ def load_gguf(source: str):
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
     return model, tokenizer
+
+
+def warm_start(model, tokenizer, warmup: pd.DataFrame, spec, prompt, seed: int):
+    """SFT a freshly built tiny model on the warm-up questions' worked solutions."""
+    from think_prune_train.prompts import render_prompt
+    from think_prune_train.training import SFTSettings, sft
+
+    solved = warmup[warmup["solution"].str.len() > 0]
+    if solved.empty:
+        raise ModelSourceError(
+            "source is 'tiny' but data/problems/warmup.parquet has no worked solutions; set "
+            "prepare.warmup_questions > 0 and use a task with solutions (chain_sum, gsm_symbolic, gsm8k)."
+        )
+    examples = solved.assign(
+        prompt=[render_prompt(q, prompt, tokenizer) for q in solved["question"]], completion=solved["solution"]
+    )
+    settings = SFTSettings(
+        learning_rate=spec.warmup.learning_rate,
+        epochs=spec.warmup.epochs,
+        batch_size=spec.warmup.batch_size,
+        warmup_ratio=0.05,
+        max_length=spec.tiny.max_positions,
+        seed=seed,
+    )
+    with tempfile.TemporaryDirectory() as work_dir:
+        model, _ = sft(model, tokenizer, examples, settings, work_dir)
+    return model
+
+
+def build_model(spec, warmup: pd.DataFrame | None, prompt, init_seed: int, warmup_seed: int):
+    """(model, tokenizer) for a `base`-shaped spec (`source`, `tiny`, `warmup`, `trust_remote_code`).
+
+    `tiny` is built from `init_seed` and warm-started on `warmup` with `warmup_seed`; every other
+    source is loaded (hub id, folder, GGUF). Used for the round-0 model and for teachers.
+    """
+    from think_prune_train.training import load_model
+
+    if spec.source == "tiny":
+        from think_prune_train.tiny_model import build_char_tokenizer, build_tiny_llama
+
+        if warmup is None:
+            raise ModelSourceError("a 'tiny' model needs warm-up questions (data/problems/warmup.parquet)")
+        tokenizer = build_char_tokenizer()
+        model = build_tiny_llama(
+            tokenizer, spec.tiny.hidden_size, spec.tiny.layers, spec.tiny.heads, spec.tiny.max_positions,
+            seed=init_seed,
+        )
+        return warm_start(model, tokenizer, warmup, spec, prompt, warmup_seed), tokenizer
+    if spec.source.startswith(GGUF_PREFIX):
+        return load_gguf(spec.source)
+    return load_model(spec.source, trust_remote_code=spec.trust_remote_code, allow_hub=True)

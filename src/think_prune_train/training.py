@@ -47,6 +47,25 @@ def is_main_process() -> bool:
     return int(os.environ.get("RANK", "0")) == 0
 
 
+def settings_from_params(train, seed: int) -> dict:
+    """The fields SFTSettings and DPOSettings share, from a `train` params section."""
+    return {
+        "learning_rate": train.learning_rate,
+        "epochs": train.epochs,
+        "batch_size": train.batch_size,
+        "gradient_accumulation": train.gradient_accumulation,
+        "scheduler": train.scheduler,
+        "warmup_ratio": train.warmup_ratio,
+        "weight_decay": train.weight_decay,
+        "max_length": train.max_length,
+        "seed": seed,
+        "lora_r": train.lora.r if train.method == "lora" else 0,
+        "lora_alpha": train.lora.alpha,
+        "lora_dropout": train.lora.dropout,
+        "bf16": train.precision == "bf16",
+    }
+
+
 class _FailpointCallback(TrainerCallback):
     """Lets the fault tests kill training after a chosen optimizer step (`TPT_FAILPOINT=train.step:N`)."""
 
