@@ -11,7 +11,6 @@ from __future__ import annotations
 import click
 
 from stages.common import run
-from think_prune_train.artifacts import Problems, read_frame
 from think_prune_train.params import load_params, load_section, seed_of
 from think_prune_train.paths import writable
 from think_prune_train.seeding import derive_seed
@@ -29,7 +28,7 @@ def main(params_file: str, warmup: str, out: str) -> None:
     params = load_params(params_file)
     base, prompt, seed = load_section("base", params), load_section("prompt", params), seed_of(params)
     model, tokenizer = build_model(
-        base, read_frame(warmup, Problems) if base.source == "tiny" else None, prompt,
+        base, warmup, prompt,
         init_seed=derive_seed(seed, "init") % 2**31, warmup_seed=derive_seed(seed, "base") % 2**31,
     )
     save_model(model, tokenizer, out)

@@ -42,9 +42,8 @@ def main(candidate: str, params_file: str) -> None:
     question_ids = questions_for_round(pool.index.tolist(), "r1", selection.questions, derive_seed(seed, "teacher-trial"))
     with tempfile.TemporaryDirectory(prefix="tpt-teacher-") as work:
         teacher_dir, student_dir = str(Path(work) / "teacher"), str(Path(work) / "student")
-        warmup = read_frame("data/problems/warmup.parquet", Problems) if spec.source == "tiny" else None
         model, tokenizer = build_model(
-            spec, warmup, prompt, init_seed=derive_seed(seed, "trial-init", candidate) % 2**31,
+            spec, "data/problems/warmup.parquet", prompt, init_seed=derive_seed(seed, "trial-init", candidate) % 2**31,
             warmup_seed=derive_seed(seed, "trial-warmup", candidate) % 2**31,
         )
         save_model(model, tokenizer, teacher_dir)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import click
 
 from stages.common import run
-from think_prune_train.artifacts import Problems, read_frame
 from think_prune_train.params import load_params, load_section, seed_of
 from think_prune_train.paths import writable
 from think_prune_train.seeding import derive_seed
@@ -33,7 +32,7 @@ def main(params_file: str, warmup: str, out: str) -> None:
             "teacher.source is 'none': there is no teacher to build (generate uses each round's own model)."
         )
     model, tokenizer = build_model(
-        teacher, read_frame(warmup, Problems) if teacher.source == "tiny" else None, prompt,
+        teacher, warmup, prompt,
         init_seed=derive_seed(seed, "teacher-init") % 2**31, warmup_seed=derive_seed(seed, "teacher") % 2**31,
     )
     save_model(model, tokenizer, out)

@@ -92,25 +92,25 @@ def warm_start(model, tokenizer, warmup: pd.DataFrame, spec, prompt, seed: int):
     return model
 
 
-def build_model(spec, warmup: pd.DataFrame | None, prompt, init_seed: int, warmup_seed: int):
+def build_model(spec, warmup_file: str | Path, prompt, init_seed: int, warmup_seed: int):
     """(model, tokenizer) for a `base`-shaped spec (`source`, `tiny`, `warmup`, `trust_remote_code`).
 
-    `tiny` is built from `init_seed` and warm-started on `warmup` with `warmup_seed`; every other
-    source is loaded (hub id, folder, GGUF). Used for the round-0 model and for teachers.
+    `tiny` is built from `init_seed` and warm-started on the questions in `warmup_file` with
+    `warmup_seed`; every other source is loaded (hub id, folder, GGUF) and `warmup_file` is not
+    read. Used for the round-0 model and for teachers.
     """
+    from think_prune_train.artifacts import Problems, read_frame
     from think_prune_train.training import load_model
 
     if spec.source == "tiny":
         from think_prune_train.tiny_model import build_char_tokenizer, build_tiny_llama
 
-        if warmup is None:
-            raise ModelSourceError("a 'tiny' model needs warm-up questions (data/problems/warmup.parquet)")
         tokenizer = build_char_tokenizer()
         model = build_tiny_llama(
             tokenizer, spec.tiny.hidden_size, spec.tiny.layers, spec.tiny.heads, spec.tiny.max_positions,
             seed=init_seed,
         )
-        return warm_start(model, tokenizer, warmup, spec, prompt, warmup_seed), tokenizer
+        return warm_start(model, tokenizer, read_frame(warmup_file, Problems), spec, prompt, warmup_seed), tokenizer
     if spec.source.startswith(GGUF_PREFIX):
         return load_gguf(spec.source)
     return load_model(spec.source, trust_remote_code=spec.trust_remote_code, allow_hub=True)
