@@ -138,6 +138,8 @@ def test_strategies_rerun_from_their_own_stage_and_are_recorded(project):
     assert log["objective"] == "dpo_sft"
     assert log["examples"] == len(read_frame(project / "data/pairs/r1.parquet", Pairs))
     assert len(read_frame(project / "data/pruned/r1.parquet", Pruned)) >= 0
+    results = run([sys.executable, "-m", "stages", "results"], project)
+    assert "| diverse |" in results and "| dpo_sft |" in results
 
 
 def test_dpo_without_pairs_is_a_clear_error(project):

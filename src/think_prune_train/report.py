@@ -48,7 +48,9 @@ def to_markdown(table: pd.DataFrame) -> str:
                 cells.append("")
             elif column == "round":
                 cells.append(f"r{int(value)}")
-            elif column in ("kept", "questions"):
+            elif isinstance(value, str):
+                cells.append(value)
+            elif column in ("kept", "questions", "dropped", "compressed"):
                 cells.append(str(int(value)))
             else:
                 cells.append(f"{100 * value:.1f} %")
@@ -79,14 +81,26 @@ def plot(table: pd.DataFrame, path: str | Path) -> None:
     plt.close(figure)
 
 
-def results_table(rounds: list[str], evaluations: str | Path = "evaluations", pruned: str | Path = "data/pruned") -> pd.DataFrame:
-    """Everything known about each round, for `python -m stages results`."""
+DROP_COUNTS = ("dropped_too_long", "dropped_bad_format", "dropped_long_share")
+
+
+def results_table(
+    rounds: list[str], evaluations: str | Path = "evaluations", pruned: str | Path = "data/pruned",
+    train_logs: str | Path = "data/train_logs",
+) -> pd.DataFrame:
+    """Everything known about each round, for `python -m stages results`: accuracy, what pruning
+    kept and dropped (and by which selection), and what training optimised."""
     rows = []
     for name in rounds:
         row = round_row(name, Path(evaluations) / name / "metrics.json")
         stats_file = Path(pruned) / f"{name}-stats.json"
         if stats_file.exists():
             stats = json.loads(stats_file.read_text())
-            row.update(kept=stats["kept"], train_accuracy=stats["accuracy"], coverage=stats["coverage"])
+            row.update(kept=stats["kept"], train_accuracy=stats["accuracy"], coverage=stats["coverage"],
+                       select=stats.get("select", "first"), dropped=sum(stats.get(key, 0) for key in DROP_COUNTS),
+                       compressed=stats.get("questions_compressed", 0))
+        log_file = Path(train_logs) / f"{name}.json"
+        if log_file.exists():
+            row["objective"] = json.loads(log_file.read_text()).get("objective", "sft")
         rows.append(row)
     return pd.DataFrame(rows)
