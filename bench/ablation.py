@@ -135,8 +135,8 @@ def main(seeds: tuple[int, ...], variants: str, results_file: str, table_only: b
     results = [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
     if not table_only:
         cache = REPO / ".dvc" / "cache"
-        for seed in seeds:  # every variant of a seed before the next seed: the baseline's stages get reused
-            for name in ["baseline", *[n for n in chosen if n != "baseline"]]:
+        for seed in seeds:  # every variant of a seed before the next seed: the stages they share get reused
+            for name in chosen:
                 done = any(r["seed"] == seed and r["variant"] == name and r["overrides"] == list(overrides)
                            for r in results)
                 if done:
