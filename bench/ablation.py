@@ -55,7 +55,9 @@ def sh(args: list[str], cwd: Path) -> str:
 def copy_repository(destination: Path) -> None:
     files = subprocess.run(["git", "ls-files"], cwd=REPO, capture_output=True, text=True, check=True).stdout.split()
     for name in files:
-        if (REPO / name).is_file() and not name.startswith(("data/", "models/", "evaluations/", "reports/")):
+        # Not the committed run's outputs (reports/start is an input: the empty table).
+        output = name.startswith(("data/", "models/", "evaluations/")) or name.startswith("reports/r")
+        if (REPO / name).is_file() and not output:
             (destination / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(REPO / name, destination / name)
     (destination / "dvc.lock").unlink(missing_ok=True)
