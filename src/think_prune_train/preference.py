@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from think_prune_train.training import _FailpointCallback, process_count
+from think_prune_train.training import _FailpointCallback, trainer_arguments
 
 PAIR_COLUMNS = ["prompt", "chosen", "rejected"]
 
@@ -55,32 +55,12 @@ def dpo_config(settings: DPOSettings, pairs: int, work_dir: str | Path, progress
     """TRL's DPOConfig for `settings`, built like `training.sft_config`: warm-up as a share of all steps."""
     from trl import DPOConfig
 
-    # Several processes (accelerate launch) each take batch_size rows per step: fewer optimizer steps.
-    steps_per_epoch = -(-pairs // (settings.batch_size * settings.gradient_accumulation * process_count()))
-    total_steps = max(1, int(steps_per_epoch * settings.epochs))
     loss_type, loss_weights = loss_terms(settings)
     return DPOConfig(
-        output_dir=str(work_dir),
-        num_train_epochs=settings.epochs,
-        learning_rate=settings.learning_rate,
-        per_device_train_batch_size=settings.batch_size,
-        gradient_accumulation_steps=settings.gradient_accumulation,
-        lr_scheduler_type=settings.scheduler,
-        warmup_steps=int(settings.warmup_ratio * total_steps),
-        weight_decay=settings.weight_decay,
-        max_length=settings.max_length,
+        **trainer_arguments(settings, pairs, work_dir, progress),
         beta=settings.beta,
         loss_type=loss_type,
         loss_weights=loss_weights,
-        bf16=settings.bf16,
-        seed=settings.seed,
-        data_seed=settings.seed,
-        use_cpu=not torch.cuda.is_available(),
-        report_to="none",
-        save_strategy="no",
-        logging_steps=max(1, total_steps // 10),
-        disable_tqdm=not progress,
-        dataset_num_proc=None,
     )
 
 

@@ -73,34 +73,38 @@ class _FailpointCallback(TrainerCallback):
         failpoints.reached("train.step")
 
 
+def trainer_arguments(settings, rows: int, work_dir: str | Path, progress: bool = True) -> dict:
+    """The TRL config arguments SFT and DPO share, for `rows` training rows: warm-up as a share of all steps."""
+    # Several processes (accelerate launch) each take batch_size rows per step: fewer optimizer steps.
+    steps_per_epoch = -(-rows // (settings.batch_size * settings.gradient_accumulation * process_count()))
+    total_steps = max(1, int(steps_per_epoch * settings.epochs))
+    return {
+        "output_dir": str(work_dir),
+        "num_train_epochs": settings.epochs,
+        "learning_rate": settings.learning_rate,
+        "per_device_train_batch_size": settings.batch_size,
+        "gradient_accumulation_steps": settings.gradient_accumulation,
+        "lr_scheduler_type": settings.scheduler,
+        "warmup_steps": int(settings.warmup_ratio * total_steps),
+        "weight_decay": settings.weight_decay,
+        "max_length": settings.max_length,
+        "bf16": settings.bf16,
+        "seed": settings.seed,
+        "data_seed": settings.seed,
+        "use_cpu": not torch.cuda.is_available(),
+        "report_to": "none",
+        "save_strategy": "no",
+        "logging_steps": max(1, total_steps // 10),
+        "disable_tqdm": not progress,
+        "dataset_num_proc": None,
+    }
+
+
 def sft_config(settings: SFTSettings, examples: int, work_dir: str | Path, progress: bool = True):
     """TRL's SFTConfig for `settings`: completion-only loss, warm-up as a share of all steps."""
     from trl import SFTConfig
 
-    # Several processes (accelerate launch) each take batch_size rows per step: fewer optimizer steps.
-    steps_per_epoch = -(-examples // (settings.batch_size * settings.gradient_accumulation * process_count()))
-    total_steps = max(1, int(steps_per_epoch * settings.epochs))
-    return SFTConfig(
-        output_dir=str(work_dir),
-        num_train_epochs=settings.epochs,
-        learning_rate=settings.learning_rate,
-        per_device_train_batch_size=settings.batch_size,
-        gradient_accumulation_steps=settings.gradient_accumulation,
-        lr_scheduler_type=settings.scheduler,
-        warmup_steps=int(settings.warmup_ratio * total_steps),
-        weight_decay=settings.weight_decay,
-        max_length=settings.max_length,
-        completion_only_loss=True,
-        bf16=settings.bf16,
-        seed=settings.seed,
-        data_seed=settings.seed,
-        use_cpu=not torch.cuda.is_available(),
-        report_to="none",
-        save_strategy="no",
-        logging_steps=max(1, total_steps // 10),
-        disable_tqdm=not progress,
-        dataset_num_proc=None,
-    )
+    return SFTConfig(**trainer_arguments(settings, examples, work_dir, progress), completion_only_loss=True)
 
 
 def sft(model, tokenizer, examples: pd.DataFrame, settings: SFTSettings, work_dir: str | Path, progress: bool = True):
