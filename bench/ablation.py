@@ -40,6 +40,7 @@ VARIANTS: dict[str, tuple[str, list[str]]] = {
     "filters": ("drop traces over 36 tokens (the longest ~10 %)", ["prune.max_tokens=36"]),
     "dpo": ("DPO on (correct, incorrect) pairs", ["train.objective=dpo"]),
     "dpo_sft": ("DPO + 1.0 x SFT on the chosen", ["train.objective=dpo_sft"]),
+    "dpo_low_lr": ("DPO at a tenth of the SFT learning rate", ["train.objective=dpo", "train.learning_rate=5e-5"]),
     "teacher": ("distil from a tiny teacher warmed up twice as long", ["teacher.source=tiny"]),
 }
 
