@@ -54,6 +54,7 @@ def main(round_: str, previous: str, params_file: str) -> None:
     start = f"models/{previous}" if train.init_from == "previous" else "models/r0"
     model, tokenizer = load_model(start, trust_remote_code=load_section("base", params).trust_remote_code)
     common = settings_from_params(train, derive_seed(seed, round_, "train") % 2**31)
+    common["learning_rate"] = train.learning_rate_for(objective)
     with tempfile.TemporaryDirectory() as work_dir:
         if objective == "sft":
             model, log = sft(model, tokenizer, examples, SFTSettings(**common), work_dir)
@@ -71,6 +72,7 @@ def main(round_: str, previous: str, params_file: str) -> None:
         summary["processes"] = process_count()
     if objective != "sft":  # SFT logs keep their earlier form too
         summary["objective"] = objective
+        summary["learning_rate"] = common["learning_rate"]
     write_json(summary, f"data/train_logs/{round_}.json")
     click.echo(
         f"train@{round_}: {objective} on {len(examples)} examples from {start} -> models/{round_} "

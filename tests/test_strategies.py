@@ -111,11 +111,14 @@ def test_preference_pairs_contrast_only_what_follows_the_shared_opening():
 def test_strategy_params_are_checked():
     for make in (lambda: PruneParams(select="random"), lambda: PruneParams(compress_above=1.5),
                  lambda: TrainParams(objective="ppo"), lambda: TrainParams(objective_by_round={"r2": "rl"}),
-                 lambda: TrainParams(objective_by_round={"2": "dpo"})):
+                 lambda: TrainParams(objective_by_round={"2": "dpo"}), lambda: TrainParams(dpo_learning_rate=0.0)):
         with pytest.raises(ParamsError):
             make()
     assert TrainParams(objective_by_round={"r3": "dpo_sft"}).objective_for("r3") == "dpo_sft"
     assert TrainParams(objective_by_round={"r3": "dpo_sft"}).objective_for("r2") == "sft"
+    mixed = TrainParams(learning_rate=5e-4, dpo_learning_rate=5e-5)
+    assert (mixed.learning_rate_for("sft"), mixed.learning_rate_for("dpo"), mixed.learning_rate_for("dpo_sft")) == (5e-4, 5e-5, 5e-5)
+    assert TrainParams(learning_rate=5e-4).learning_rate_for("dpo") == 5e-4
 
 
 @pytest.fixture
@@ -130,12 +133,12 @@ def project(reference_project, tmp_path):
 
 def test_strategies_rerun_from_their_own_stage_and_are_recorded(project):
     output = run(DVC + ["exp", "run", "-S", "prune.select=diverse", "-S", "prune.max_tokens=20",
-                        "-S", "train.objective=dpo_sft"], project)
+                        "-S", "train.objective=dpo_sft", "-S", "train.dpo_learning_rate=0.0002"], project)
     assert executed(output) == {"prune@r1", "train@r1", "evaluate@r1", "report@r1"}
     stats = json.loads((project / "data/pruned/r1-stats.json").read_text())
     assert stats["select"] == "diverse" and "dropped_too_long" in stats
     log = json.loads((project / "data/train_logs/r1.json").read_text())
-    assert log["objective"] == "dpo_sft"
+    assert log["objective"] == "dpo_sft" and log["learning_rate"] == 0.0002
     assert log["examples"] == len(read_frame(project / "data/pairs/r1.parquet", Pairs))
     assert len(read_frame(project / "data/pruned/r1.parquet", Pruned)) >= 0
     results = run([sys.executable, "-m", "stages", "results"], project)

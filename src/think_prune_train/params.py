@@ -257,6 +257,13 @@ class TrainParams:
         default_factory=dict, metadata={"help": "Per-round objectives overriding `objective`, e.g. {r3: dpo_sft}."}
     )
     dpo_beta: float = field(default=0.1, metadata={"help": "DPO's beta: how strongly to stay near the start model."})
+    dpo_learning_rate: float | None = field(
+        default=None,
+        metadata={
+            "help": "Learning rate of dpo and dpo_sft rounds (null = learning_rate). DPO usually needs a far lower "
+            "one than SFT: at SFT's rate it can collapse the model."
+        },
+    )
     sft_weight: float = field(default=1.0, metadata={"help": "alpha in DPO + alpha x SFT (objective dpo_sft)."})
     launcher: str = field(
         default="python",
@@ -288,10 +295,17 @@ class TrainParams:
         for name in self.objective_by_round:
             _check(re.fullmatch(r"r[1-9]\d*", str(name)) is not None, "train.objective_by_round", f"{name!r} is not a round like r2")
         _check(self.dpo_beta > 0, "train.dpo_beta", "must be positive")
+        _check(self.dpo_learning_rate is None or self.dpo_learning_rate > 0, "train.dpo_learning_rate",
+               "must be positive, or null to use train.learning_rate")
         _check(self.sft_weight > 0, "train.sft_weight", "must be positive")
 
     def objective_for(self, round_: str) -> str:
         return self.objective_by_round.get(round_, self.objective)
+
+    def learning_rate_for(self, objective: str) -> float:
+        if objective != "sft" and self.dpo_learning_rate is not None:
+            return self.dpo_learning_rate
+        return self.learning_rate
 
 
 @dataclass

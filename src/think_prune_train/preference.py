@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from think_prune_train.training import _FailpointCallback, trainer_arguments
+from think_prune_train.training import _FailpointCallback, lora_config, trainer_arguments
 
 PAIR_COLUMNS = ["prompt", "chosen", "rejected"]
 
@@ -61,21 +61,6 @@ def dpo_config(settings: DPOSettings, pairs: int, work_dir: str | Path, progress
         beta=settings.beta,
         loss_type=loss_type,
         loss_weights=loss_weights,
-    )
-
-
-def _lora_config(settings: DPOSettings):
-    """Adapters on every linear layer, as `training.sft` uses; None for a full fine-tune."""
-    if settings.lora_r <= 0:
-        return None
-    from peft import LoraConfig
-
-    return LoraConfig(
-        r=settings.lora_r,
-        lora_alpha=settings.lora_alpha,
-        lora_dropout=settings.lora_dropout,
-        target_modules="all-linear",
-        task_type="CAUSAL_LM",
     )
 
 
@@ -139,7 +124,7 @@ def dpo(
 
     dataset = _pairs_dataset(pairs)
     config = dpo_config(settings, len(dataset), work_dir, progress)
-    peft_config = _lora_config(settings)
+    peft_config = lora_config(settings)
     reference = _frozen_reference(model) if peft_config is None else None
     trainer = DPOTrainer(
         model=model,

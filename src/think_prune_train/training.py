@@ -100,6 +100,21 @@ def trainer_arguments(settings, rows: int, work_dir: str | Path, progress: bool 
     }
 
 
+def lora_config(settings):
+    """Adapters on every linear layer (SFT and DPO alike); None for a full fine-tune."""
+    if settings.lora_r <= 0:
+        return None
+    from peft import LoraConfig
+
+    return LoraConfig(
+        r=settings.lora_r,
+        lora_alpha=settings.lora_alpha,
+        lora_dropout=settings.lora_dropout,
+        target_modules="all-linear",
+        task_type="CAUSAL_LM",
+    )
+
+
 def sft_config(settings: SFTSettings, examples: int, work_dir: str | Path, progress: bool = True):
     """TRL's SFTConfig for `settings`: completion-only loss, warm-up as a share of all steps."""
     from trl import SFTConfig
@@ -116,24 +131,13 @@ def sft(model, tokenizer, examples: pd.DataFrame, settings: SFTSettings, work_di
         raise ValueError("no training examples: nothing to fine-tune on")
     dataset = Dataset.from_pandas(examples[["prompt", "completion"]].reset_index(drop=True), preserve_index=False)
     config = sft_config(settings, len(dataset), work_dir, progress)
-    peft_config = None
-    if settings.lora_r > 0:
-        from peft import LoraConfig
-
-        peft_config = LoraConfig(
-            r=settings.lora_r,
-            lora_alpha=settings.lora_alpha,
-            lora_dropout=settings.lora_dropout,
-            target_modules="all-linear",
-            task_type="CAUSAL_LM",
-        )
     trainer = SFTTrainer(
-        model=model, args=config, train_dataset=dataset, processing_class=tokenizer, peft_config=peft_config,
+        model=model, args=config, train_dataset=dataset, processing_class=tokenizer, peft_config=lora_config(settings),
         callbacks=[_FailpointCallback()],
     )
     trainer.train()
     trained = trainer.model
-    if peft_config is not None:
+    if settings.lora_r > 0:
         trained = trained.merge_and_unload()
     return trained, trainer.state.log_history
 
