@@ -2,8 +2,9 @@
 
 Reads params `seed`, `prompt`, `evaluate`, `base.trust_remote_code`, `vllm`; `models/<round>`, `data/problems/test.parquet`.
 Writes `evaluations/<round>/rows.parquet` (schema `Evaluations`: every sampled completion plus
-the greedy one as sample -1, graded strictly and flexibly) and `evaluations/<round>/metrics.json`.
-Pass@1 is the mean accuracy over `evaluate.samples` samples per question (the paper's definition).
+the greedy one as sample -1, graded strictly and flexibly) and `evaluations/<round>/metrics.json`
+(overall and per difficulty level). Pass@1 is the mean accuracy over `evaluate.samples` samples
+per question (the paper's definition).
 """
 
 from __future__ import annotations
@@ -64,7 +65,8 @@ def main(round_: str, params_file: str, problems: str) -> None:
     requests = [row["request"] for row in greedy]
     completions += generate_resumable(backend, requests, greedy_sampling, label=f"greedy@{round_}", **resumable)
     rows = pd.DataFrame(sampled + greedy).drop(columns="request").assign(round=round_, completion=completions)
-    rows = grade_rows(rows)[["round", "question_id", "sample", "completion", "answer", "predicted", "correct", "correct_flexible"]]
+    rows["difficulty"] = rows["question_id"].map(test.set_index("question_id")["difficulty"])
+    rows = grade_rows(rows)[list(Evaluations.to_schema().columns)]
     write_frame(rows, f"evaluations/{round_}/rows.parquet", Evaluations)
     metrics = summarize(rows, evaluate.pass_at_k)
     write_json(metrics, f"evaluations/{round_}/metrics.json")

@@ -1,7 +1,9 @@
 """prepare: questions with ground-truth answers from the configured task.
 
 Reads params `seed`, `prepare`. Writes `data/problems/{train,test,warmup}.parquet` (schema
-`Problems`); the three splits never share a question.
+`Problems`), three splits that never share a question and hold one difficulty mix, and
+`data/problems/mix.json`: the task's natural mix, the mix the splits share, and each split's
+questions per difficulty level.
 """
 
 from __future__ import annotations
@@ -11,10 +13,10 @@ from pathlib import Path
 import click
 
 from stages.common import run
-from think_prune_train.artifacts import Problems, write_frame
+from think_prune_train.artifacts import Problems, write_frame, write_json
 from think_prune_train.params import load_params, load_section, seed_of
 from think_prune_train.paths import writable
-from think_prune_train.tasks import load_splits
+from think_prune_train.tasks import split_with_mix
 
 
 @click.command()
@@ -25,10 +27,18 @@ def main(params_file: str, out: str) -> None:
     writable(out)
     params = load_params(params_file)
     prepare = load_section("prepare", params)
-    splits = load_splits(prepare, seed_of(params))
+    splits, mix = split_with_mix(prepare, seed_of(params))
     for name, frame in splits.items():
         write_frame(frame, Path(out) / f"{name}.parquet", Problems)
-        click.echo(f"prepare: {name}: {len(frame)} questions -> {Path(out) / f'{name}.parquet'}")
+        levels = ", ".join(f"{level}: {count}" for level, count in mix["splits"][name].items())
+        click.echo(f"prepare: {name}: {len(frame)} questions (by difficulty {levels}) -> {Path(out) / f'{name}.parquet'}")
+    write_json(mix, Path(out) / "mix.json")
+    if not mix["one_mix"]:
+        click.echo(
+            "prepare: warning: the task has too few questions of some difficulty levels for one mix in every split; "
+            f"the splits' mixes differ (see {Path(out) / 'mix.json'}). Smaller splits would share one mix.",
+            err=True,
+        )
 
 
 if __name__ == "__main__":

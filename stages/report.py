@@ -2,8 +2,9 @@
 
 Reads `reports/<previous>/rounds.csv` (the table through the round before; `reports/start` is
 the empty table) and `evaluations/<round>/metrics.json`. Writes into `reports/<round>/`:
-`rounds.csv` (plotted by `dvc plots show`), `metrics.json` (Pass@1 and greedy accuracy per
-round, for `dvc metrics show` / `dvc exp show`), `rounds.md` and `pass_at_1.png`.
+`rounds.csv` (every round so far, overall and per difficulty level), `metrics.json` (Pass@1 and
+greedy accuracy per round), `rounds.md` and `pass_at_1.png`. The `summary` stage copies the final
+round's table to the fixed paths that `dvc exp show` and `dvc plots` read.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import pandas as pd
 
 from stages.common import round_option, run
 from think_prune_train.artifacts import write_json, write_text
-from think_prune_train.report import extend, plot, summary, to_markdown
+from think_prune_train.report import COLUMNS, difficulty_markdown, extend, plot, summary, to_markdown
 
 
 @click.command()
@@ -25,7 +26,7 @@ def main(round_: str, previous: str) -> None:
     out = f"reports/{round_}"
     write_text(table.to_csv(index=False), f"{out}/rounds.csv")
     write_json(summary(table), f"{out}/metrics.json")
-    markdown = to_markdown(table)
+    markdown = to_markdown(table[COLUMNS]) + "\n" + difficulty_markdown(table)
     write_text(markdown, f"{out}/rounds.md")
     plot(table, f"{out}/pass_at_1.png")
     click.echo(markdown, nl=False)

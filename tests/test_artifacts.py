@@ -15,7 +15,8 @@ from think_prune_train.artifacts import (
 
 def problems(**overrides):
     frame = pd.DataFrame(
-        {"question_id": ["q1", "q2"], "question": ["1 + 2 =", "3 - 1 ="], "answer": ["3", "2"], "solution": ["", ""]}
+        {"question_id": ["q1", "q2"], "question": ["1 + 2 =", "3 - 1 ="], "answer": ["3", "2"], "solution": ["", ""],
+         "difficulty": [2, 2]}
     )
     return frame.assign(**overrides)
 
@@ -87,7 +88,7 @@ def test_traces_pruned_and_evaluations_reject_bad_rows():
         Pruned.validate(pruned.assign(completion=[""]))  # nothing to train on
     evaluations = pd.DataFrame(
         {"round": ["r0"], "question_id": ["q"], "sample": [-1], "completion": ["#### 1"], "answer": ["1"],
-         "predicted": ["1"], "correct": [True], "correct_flexible": [True]}
+         "predicted": ["1"], "correct": [True], "correct_flexible": [True], "difficulty": [2]}
     )
     Evaluations.validate(evaluations)
     with pytest.raises(pa.errors.SchemaError):

@@ -252,7 +252,7 @@ def test_out_of_memory_names_the_cause(tmp_path):
 def test_missing_model_names_the_folder(tmp_path):
     shutil.copy(REPO / "params.yaml", tmp_path / "params.yaml")
     write_frame(
-        pd.DataFrame({"question_id": ["q1"], "question": ["1+1"], "answer": ["2"], "solution": [""]}),
+        pd.DataFrame({"question_id": ["q1"], "question": ["1+1"], "answer": ["2"], "solution": [""], "difficulty": [1]}),
         tmp_path / "data/problems/train.parquet", Problems,
     )
     result = stage(["stages.generate", "--round", "r1", "--model", "models/r0"], tmp_path)

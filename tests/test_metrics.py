@@ -1,3 +1,5 @@
+import json
+
 import pandas as pd
 import pytest
 
@@ -42,3 +44,42 @@ def test_summarize_separates_greedy_from_sampled():
     assert metrics["greedy_accuracy"] == pytest.approx(0.5)
     assert metrics["pass@4_unbiased"] == pytest.approx(1.0)
     assert metrics["questions"] == 2 and metrics["samples_per_question"] == 4
+
+
+def graded(difficulties: dict[str, int], correct: dict[tuple[str, int], bool]) -> pd.DataFrame:
+    rows = [{"question_id": q, "sample": s, "correct": ok, "correct_flexible": ok, "completion": "x",
+             "difficulty": difficulties[q]} for (q, s), ok in correct.items()]
+    return pd.DataFrame(rows)
+
+
+def test_metrics_per_difficulty_level():
+    rows = graded(
+        {"a": 2, "b": 3, "c": 3},
+        {("a", 0): True, ("a", 1): True, ("a", -1): True,
+         ("b", 0): False, ("b", 1): True, ("b", -1): False,
+         ("c", 0): False, ("c", 1): False, ("c", -1): True},
+    )
+    metrics = summarize(rows, [1, 2])
+    assert metrics["pass@1"] == round(3 / 6, 6)
+    assert metrics["by_difficulty"]["2"]["pass@1"] == 1.0 and metrics["by_difficulty"]["2"]["questions"] == 1
+    assert metrics["by_difficulty"]["3"]["pass@1"] == 0.25
+    assert metrics["by_difficulty"]["3"]["greedy_accuracy"] == 0.5
+    assert metrics["by_difficulty"]["3"]["pass@2_unbiased"] == 0.5
+
+
+def test_report_rows_tables_and_fixed_path_summary(tmp_path):
+    from think_prune_train.report import COLUMNS, difficulty_markdown, extend, overview
+
+    table = pd.DataFrame(columns=COLUMNS)
+    for name, (overall, easy, hard) in {"r0": (0.4, 0.8, 0.2), "r1": (0.55, 0.9, 0.4)}.items():
+        metrics = {"pass@1": overall, "pass@1_flexible": overall, "greedy_accuracy": overall + 0.1,
+                   "by_difficulty": {"2": {"pass@1": easy, "greedy_accuracy": easy},
+                                     "10": {"pass@1": hard, "greedy_accuracy": hard}}}
+        (tmp_path / f"{name}.json").write_text(json.dumps(metrics))
+        table = extend(table, name, tmp_path / f"{name}.json")
+    assert list(table.columns) == COLUMNS + ["pass@1_d2", "greedy_d2", "pass@1_d10", "greedy_d10"]  # 2 before 10
+    summary = overview(table)
+    assert summary["final_round"] == 1 and summary["pass@1"] == 0.55 and summary["gain"] == 0.15
+    assert summary["by_round"]["r0"] == {"pass@1": 0.4, "greedy": 0.5}
+    assert summary["by_difficulty"] == {"d2": {"pass@1": 0.9, "greedy": 0.9}, "d10": {"pass@1": 0.4, "greedy": 0.4}}
+    assert "| r1 | 90.0 / 90.0 | 40.0 / 40.0 |" in difficulty_markdown(table)

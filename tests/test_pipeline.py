@@ -14,6 +14,9 @@ from think_prune_train.artifacts import Evaluations, Problems, Pruned, Traces, r
 
 pytestmark = pytest.mark.slow
 
+README_EXP_SHOW = [sys.executable, "-m", "dvc", "exp", "show", "--no-pager", "--drop", ".*",
+                   "--keep", "^(Experiment|rounds|pass@1|greedy|gain|greedy_gain)$"]
+
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory) -> Path:
@@ -24,7 +27,8 @@ def project(tmp_path_factory) -> Path:
 def test_repro_runs_every_stage_and_writes_valid_artifacts(project):
     output = run([sys.executable, "-m", "dvc", "repro"], project)
     assert executed(output) == {
-        "prepare", "base", "generate@r1", "prune@r1", "train@r1", "evaluate@r0", "evaluate@r1", "report@r0", "report@r1"
+        "prepare", "base", "generate@r1", "prune@r1", "train@r1", "evaluate@r0", "evaluate@r1", "report@r0", "report@r1",
+        "summary",
     }
     train = read_frame(project / "data/problems/train.parquet", Problems)
     test = read_frame(project / "data/problems/test.parquet", Problems)
@@ -34,23 +38,42 @@ def test_repro_runs_every_stage_and_writes_valid_artifacts(project):
     assert len(read_frame(project / "data/pruned/r1.parquet", Pruned)) > 0
     rows = read_frame(project / "evaluations/r1/rows.parquet", Evaluations)
     assert (rows["sample"] == -1).sum() == len(test)
-    metrics = json.loads((project / "reports/r1/metrics.json").read_text())
-    assert set(metrics["pass@1"]) == {"r0", "r1"}
+    assert set(rows["difficulty"]) <= set(test["difficulty"]) and len(set(test["difficulty"])) > 1
+    assert set(json.loads((project / "reports/r1/metrics.json").read_text())["pass@1"]) == {"r0", "r1"}
+    metrics = json.loads((project / "reports/metrics.json").read_text())
+    assert metrics["final_round"] == 1 and set(metrics["by_round"]) == {"r0", "r1"}
+    assert set(metrics["by_difficulty"]) == {f"d{level}" for level in set(test["difficulty"])}
     assert (project / "models/r1/model.safetensors").exists()
     assert (project / "reports/r1/pass_at_1.png").read_bytes()[:4] == b"\x89PNG"
     assert executed(run([sys.executable, "-m", "dvc", "repro"], project)) == set()
     shown = json.loads(run([sys.executable, "-m", "dvc", "metrics", "show", "--json"], project))
-    assert next(iter(shown.values()))["data"]["reports/r1/metrics.json"]["data"] == metrics
+    assert next(iter(shown.values()))["data"]["reports/metrics.json"]["data"] == metrics
     run(["git", "add", "-A"], project)
     run(["git", "commit", "-qm", "round 1"], project)
 
 
 def test_one_more_round_runs_only_the_new_stages(project):
     output = run([sys.executable, "-m", "dvc", "exp", "run", "-S", "rounds=2"], project)
-    assert executed(output) == {"generate@r2", "prune@r2", "train@r2", "evaluate@r2", "report@r2"}
+    assert executed(output) == {"generate@r2", "prune@r2", "train@r2", "evaluate@r2", "report@r2", "summary"}
     assert set(json.loads((project / "reports/r2/metrics.json").read_text())["pass@1"]) == {"r0", "r1", "r2"}
     results = run([sys.executable, "-m", "stages", "results"], project)
     assert "| r2 |" in results
+
+
+def test_experiments_with_different_rounds_compare_side_by_side(project):
+    """The baseline (1 round) and the rounds=2 experiment both show their final Pass@1 and gain."""
+    table = run([sys.executable, "-m", "dvc", "exp", "show", "--csv"], project)
+    import csv
+    import io
+
+    rows = [row for row in csv.DictReader(io.StringIO(table)) if row["Experiment"] or row["rev"] == "HEAD"]
+    rounds = {row["rounds"]: row for row in rows if row.get("rounds")}
+    assert {"1", "2"} <= set(rounds), table
+    for row in rounds.values():
+        assert row["pass@1"] not in ("", "-") and row["gain"] not in ("", "-"), row
+    # The README's command: a readable table in a 100-column terminal.
+    shown = run(README_EXP_SHOW, project, COLUMNS="100")
+    assert max(map(len, shown.splitlines())) <= 100 and "pass@1" in shown and "gain" in shown, shown
 
 
 def test_going_back_executes_nothing(project):
@@ -66,13 +89,13 @@ def test_a_pruning_parameter_leaves_generation_alone(project):
 
 def test_a_training_parameter_reruns_training_onward_only(project):
     ran = executed(run([sys.executable, "-m", "dvc", "exp", "run", "-S", "train.learning_rate=0.0003"], project))
-    assert ran == {"train@r1", "evaluate@r1", "report@r1"}  # prune@r1 comes back from the run-cache
+    assert ran == {"train@r1", "evaluate@r1", "report@r1", "summary"}  # prune@r1 comes back from the run-cache
 
 
 def test_returning_to_earlier_params_restores_from_the_run_cache(project):
     output = run([sys.executable, "-m", "dvc", "exp", "run"], project)
     assert "Stage 'train@r1' is cached - skipping run" in output
-    assert executed(output) <= {"report@r1"}  # the report's small git-tracked files are rewritten
+    assert executed(output) <= {"report@r1", "summary"}  # the report's small git-tracked files are rewritten
 
 
 def test_push_and_pull_through_a_local_remote(project, tmp_path):

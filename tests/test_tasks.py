@@ -1,10 +1,13 @@
 import json
+from pathlib import Path
 
 import pytest
 
 from think_prune_train.grading import is_correct
 from think_prune_train.params import PrepareParams
-from think_prune_train.tasks import TaskError, chain_solution, load_splits
+from think_prune_train.tasks import (
+    TaskError, allocate, chain_solution, difficulty_of, load_splits, solution_steps, split_with_mix, water_fill,
+)
 
 
 def test_chain_solution_is_step_by_step_and_correct():
@@ -82,3 +85,82 @@ def test_gsm8k_non_utf8_file(tmp_path):
     (tmp_path / "test.jsonl").write_text('{"question": "q", "answer": "#### 1"}\n')
     with pytest.raises(TaskError, match="UTF-8"):
         load_splits(PrepareParams(task="gsm8k", source=str(tmp_path), train_questions=1, test_questions=1), seed=0)
+
+
+# --- one difficulty mix across the splits ---------------------------------------------------------
+
+REPO = Path(__file__).resolve().parents[1]
+OFFLINE_TASKS = sorted(path.stem for path in (REPO / "conf" / "task").glob("*.yaml") if path.stem != "gsm8k")
+# The model group each task is meant with (README); the default model otherwise.
+MODEL_FOR_TASK = {"chain_sum_easy": "smollm2-135m"}
+
+
+def task_config(task: str) -> PrepareParams:
+    """The `prepare` section Hydra composes for `task=<task>` (and its model), as `dvc exp run` would."""
+    from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
+
+    overrides = [f"task={task}"] + ([f"model={MODEL_FOR_TASK[task]}"] if task in MODEL_FOR_TASK else [])
+    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base=None):
+        config = compose(config_name="config", overrides=overrides)
+    return PrepareParams(**OmegaConf.to_container(config.prepare, resolve=True))
+
+
+def assert_one_mix(splits: dict, tolerance_questions: int = 1) -> None:
+    """Every split holds each difficulty level's share of the smallest split to within rounding."""
+    levels = sorted(set().union(*(set(frame["difficulty"]) for frame in splits.values())))
+    sizes = {name: len(frame) for name, frame in splits.items() if len(frame)}
+    smallest = min(sizes.values())
+    for level in levels:
+        shares = {name: float((splits[name]["difficulty"] == level).mean()) for name in sizes}
+        spread = max(shares.values()) - min(shares.values())
+        assert spread <= (tolerance_questions + 1) / smallest, (level, shares)
+
+
+@pytest.mark.parametrize("task", OFFLINE_TASKS)
+def test_every_offline_task_config_splits_with_one_difficulty_mix(task):
+    """The configured task at its configured split sizes (the default's 39,200 questions included)."""
+    params = task_config(task)
+    splits, mix = split_with_mix(params, seed=0)
+    assert {name: len(frame) for name, frame in splits.items()} == {
+        "test": params.test_questions, "warmup": params.warmup_questions, "train": params.train_questions}
+    assert_one_mix(splits)
+    assert sum(mix["mix"].values()) == pytest.approx(1.0, abs=1e-5)
+    for name, frame in splits.items():
+        assert mix["splits"][name] == {str(k): int(v) for k, v in sorted(frame["difficulty"].value_counts().items())}
+
+
+def test_a_level_with_few_distinct_questions_gets_an_equal_small_share_everywhere():
+    """Two one-digit terms have only 200 distinct questions: before, the test set took 48 of them
+    (24 %) and the training pool almost none. Now every split gets the same small share."""
+    params = PrepareParams(task="chain_sum", task_options={"min_terms": 2, "max_terms": 5, "max_digits": 1},
+                           train_questions=9000, test_questions=200, warmup_questions=30000)
+    splits, mix = split_with_mix(params, seed=0)
+    assert mix["natural"]["2"] == pytest.approx(0.25, abs=0.01)
+    assert mix["mix"]["2"] == pytest.approx(200 / 39200, abs=1e-4)
+    assert [int((frame["difficulty"] == 2).sum()) for frame in splits.values()] == [1, 153, 46]
+    questions = [set(frame["question"]) for frame in splits.values()]
+    assert sum(map(len, questions)) == len(set().union(*questions))  # still disjoint
+
+
+def test_difficulty_counts_terms_or_solution_steps():
+    assert difficulty_of({"num_terms": 4}, "") == 4
+    assert difficulty_of({}, "a = 1\nb = 2\n\n#### 3") == 2
+    assert difficulty_of({"difficulty": 1.0}, "") == 0
+    assert solution_steps("#### 3") == 0
+
+
+def test_water_fill_keeps_the_natural_mix_where_it_fits_and_caps_small_levels():
+    assert water_fill({1: 0.5, 2: 0.5}, {1: 1.0, 2: 1.0}) == {1: 0.5, 2: 0.5}
+    mix = water_fill({1: 0.25, 2: 0.25, 3: 0.5}, {1: 0.05, 2: 1.0, 3: 1.0})
+    assert mix[1] == 0.05 and mix[3] == pytest.approx(2 * mix[2]) and sum(mix.values()) == pytest.approx(1.0)
+    with pytest.raises(TaskError):
+        water_fill({1: 0.5, 2: 0.5}, {1: 0.2, 2: 0.2})
+    assert allocate({1: 0.5, 2: 0.25, 3: 0.25}, 7) == {1: 3, 2: 2, 3: 2}  # largest remainders
+
+
+def test_gsm8k_splits_share_one_mix_of_solution_steps(gsm8k_dir):
+    params = PrepareParams(task="gsm8k", source=str(gsm8k_dir), train_questions=2000, test_questions=500, warmup_questions=500)
+    splits, mix = split_with_mix(params, seed=0)
+    assert set(mix["mix"]) >= {"2", "3", "4", "5"}
+    assert_one_mix(splits)

@@ -33,6 +33,8 @@ class Problems(pa.DataFrameModel):
     answer: Series[str] = pa.Field(str_matches=r"^-?\d+(\.\d+)?$")
     # A worked solution ending in `#### <answer>`, or "" when the task has none.
     solution: Series[str]
+    # Number of terms (arithmetic chains) or solution steps (word problems); see tasks.difficulty_of.
+    difficulty: Series[int] = pa.Field(ge=0)
 
     class Config:
         strict = True
@@ -101,6 +103,7 @@ class Evaluations(pa.DataFrameModel):
     predicted: Series[str] = pa.Field(nullable=True)
     correct: Series[bool]
     correct_flexible: Series[bool]
+    difficulty: Series[int] = pa.Field(ge=0)
 
     class Config:
         strict = True

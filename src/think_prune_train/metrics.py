@@ -16,8 +16,21 @@ def pass_at_k(n: int, c: int, k: int) -> float:
     return 1.0 - comb(n - c, k) / comb(n, k)
 
 
-def summarize(rows: pd.DataFrame, ks: list[int]) -> dict[str, float | int]:
-    """Round metrics from graded evaluation rows (sample -1 is greedy, the rest are sampled)."""
+def summarize(rows: pd.DataFrame, ks: list[int]) -> dict:
+    """Round metrics from graded evaluation rows (sample -1 is greedy, the rest are sampled).
+
+    With a `difficulty` column, `by_difficulty` repeats the headline numbers for each level.
+    """
+    metrics = _headline(rows, ks)
+    if "difficulty" in rows.columns:
+        metrics["by_difficulty"] = {
+            str(level): _headline(group, [k for k in ks if k <= metrics["samples_per_question"]])
+            for level, group in rows.groupby("difficulty", sort=True)
+        }
+    return metrics
+
+
+def _headline(rows: pd.DataFrame, ks: list[int]) -> dict[str, float | int]:
     sampled = rows[rows["sample"] >= 0]
     greedy = rows[rows["sample"] < 0]
     per_question = sampled.groupby("question_id")["correct"].agg(["size", "sum"])

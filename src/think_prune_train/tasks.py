@@ -1,15 +1,20 @@
 """Where questions come from: reasoning-gym's procedural tasks (offline) and GSM8K (hub or local).
 
-Every task yields rows of (question_id, question, answer, solution). Splits are disjoint by
-question text: the test set, the warm-up set and the training pool never share a question.
+Every task yields rows of (question_id, question, answer, solution, difficulty). Splits are
+disjoint by question text, and they share one difficulty mix: the test set, the warm-up set and
+the training pool never share a question, and each holds (to within one question per level) the
+same share of every difficulty level. Held-out accuracy then measures the distribution the model
+trains on, not an artefact of which questions happened to be left over for a split.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections import Counter
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from think_prune_train.grading import MARKER, format_answer, parse_number
@@ -57,6 +62,114 @@ def _solution_for(task: str, item: dict, compact: bool) -> str:
     return ""
 
 
+def solution_steps(solution: str) -> int:
+    """Reasoning steps in a worked solution: its non-empty lines before the `#### <answer>` line."""
+    steps = solution.split(MARKER, 1)[0]
+    return sum(1 for line in steps.splitlines() if line.strip())
+
+
+def difficulty_of(metadata: dict, solution: str) -> int:
+    """A question's difficulty level, recorded in the problems artifact and reported per level.
+
+    Arithmetic chains (chain_sum, basic_arithmetic) count their terms; tasks with a worked
+    solution (GSM8K, gsm_symbolic) count its steps; anything else is one level, 0.
+    """
+    terms = metadata.get("num_terms")
+    if isinstance(terms, (int, np.integer)) and not isinstance(terms, bool):
+        return int(terms)
+    return solution_steps(solution) if solution else 0
+
+
+def water_fill(natural: dict[int, float], capacity: dict[int, float]) -> dict[int, float]:
+    """The difficulty mix closest to `natural` that no level's `capacity` (a share) limits.
+
+    Levels whose natural share fits are scaled up together; a level with too few distinct
+    questions gets all it has. Raises TaskError when the levels together cannot fill the splits.
+    """
+    mix: dict[int, float] = {}
+    free, remaining = {level for level, share in natural.items() if share > 0}, 1.0
+    while free:
+        scale = remaining / sum(natural[level] for level in free)
+        capped = {level for level in free if natural[level] * scale > capacity[level]}
+        if not capped:
+            mix.update({level: natural[level] * scale for level in free})
+            return dict(sorted(mix.items()))
+        for level in capped:
+            mix[level] = capacity[level]
+            remaining -= capacity[level]
+        free -= capped
+    raise TaskError("not enough distinct questions")  # the caller words it for the user
+
+
+def allocate(mix: dict[int, float], size: int) -> dict[int, int]:
+    """Whole question counts per level that sum to `size` (largest remainder; ties to the lower level)."""
+    exact = {level: share * size for level, share in mix.items()}
+    counts = {level: int(np.floor(value)) for level, value in exact.items()}
+    by_remainder = sorted(exact, key=lambda level: (-(exact[level] - counts[level]), level))
+    for level in by_remainder[: size - sum(counts.values())]:
+        counts[level] += 1
+    return counts
+
+
+def stratified_splits(
+    sources: dict[str, pd.DataFrame], wanted: dict[str, int], natural: dict[int, float], seed: int, task: str
+) -> tuple[dict[str, pd.DataFrame], dict]:
+    """Cut each split from its source with one shared difficulty mix.
+
+    `sources` maps a split to the distinct questions it may draw from; splits given the same
+    frame draw disjoint questions from it. The mix is `natural` (the task's own) as far as every
+    source has distinct questions for it (`water_fill`); where no common mix exists the splits
+    follow the natural one as far as they can and the record says `one_mix: false`. Returns the
+    splits, each in a seeded random order, and the record for `data/problems/mix.json`.
+    """
+    groups: dict[int, list[str]] = {}
+    for name in SPLITS:
+        groups.setdefault(id(sources[name]), []).append(name)
+    capacity = {level: 1.0 for level in natural}
+    for names in groups.values():
+        frame, demand = sources[names[0]], sum(wanted[name] for name in names)
+        available = frame["difficulty"].value_counts()
+        for level in capacity:
+            if demand:
+                capacity[level] = min(capacity[level], float(available.get(level, 0)) / demand)
+    try:
+        mix, one_mix = water_fill(natural, capacity), True
+    except TaskError:
+        # Too few questions of some level in some source (a small hand-made file, say): draw the
+        # natural mix as far as each source allows and record that the splits' mixes differ.
+        mix, one_mix = dict(sorted(natural.items())), False
+    splits: dict[str, pd.DataFrame] = {}
+    for names in groups.values():
+        frame = sources[names[0]]
+        order = np.random.default_rng(seed).permutation(len(frame))
+        shuffled = frame.iloc[order].reset_index(drop=True)
+        queues = {level: list(rows) for level, rows in shuffled.groupby("difficulty").groups.items()}
+        for name in names:
+            taken: list[int] = []
+            for level, count in allocate(mix, wanted[name]).items():
+                queue = queues.get(level, [])
+                taken += queue[:count]
+                queues[level] = queue[count:]
+            # Rounding can ask a nearly exhausted level for one question too many: top up from the
+            # levels with the most questions left.
+            while len(taken) < wanted[name]:
+                level = max(queues, key=lambda key: (len(queues[key]), -key))
+                if not queues[level]:
+                    raise TaskError(f"{task}: ran out of distinct questions for the {name} split.")
+                taken.append(queues[level].pop(0))
+            splits[name] = shuffled.loc[sorted(taken)].reset_index(drop=True)
+    record = {
+        "one_mix": one_mix,
+        "natural": {str(level): round(share, 6) for level, share in sorted(natural.items())},
+        "mix": {str(level): round(share, 6) for level, share in mix.items()},
+        "splits": {
+            name: {str(level): int(count) for level, count in sorted(Counter(splits[name]["difficulty"]).items())}
+            for name in SPLITS
+        },
+    }
+    return splits, record
+
+
 def _canonical_answer(raw: object, where: str) -> str:
     value = parse_number(str(raw))
     if value is None:
@@ -64,20 +177,27 @@ def _canonical_answer(raw: object, where: str) -> str:
     return format_answer(value)
 
 
-def reasoning_gym_splits(params: PrepareParams, seed: int) -> dict[str, pd.DataFrame]:
-    """Draw distinct questions from a reasoning-gym task and cut them into disjoint splits."""
+def reasoning_gym_splits(params: PrepareParams, seed: int) -> tuple[dict[str, pd.DataFrame], dict]:
+    """Draw distinct questions from a reasoning-gym task and cut them into splits with one mix.
+
+    The task's natural difficulty mix is measured on every draw (repeats included); a level with
+    few distinct questions (two one-digit terms have only 200) gets a smaller, equal share in
+    every split rather than a large share of the test set and none of the training pool.
+    """
     import reasoning_gym
 
     wanted = {"test": params.test_questions, "warmup": params.warmup_questions, "train": params.train_questions}
     total = sum(wanted.values())
+    draws = 4 * total + 1000  # enough to see how many distinct questions each level really has
     try:
-        dataset = reasoning_gym.create_dataset(params.task, size=total * 2 + 100, seed=seed, **params.task_options)
+        dataset = reasoning_gym.create_dataset(params.task, size=draws, seed=seed, **params.task_options)
     except (ValueError, TypeError, AssertionError, KeyError) as error:
         raise TaskError(
             f"prepare.task={params.task!r} with prepare.task_options={params.task_options!r} failed: {error}"
         ) from None
-    rows, seen = [], set()
-    for index, item in enumerate(dataset):
+    rows, seen, natural = [], set(), Counter()
+    for index in range(draws):
+        item = dataset[index]
         try:
             question = params.question_template.format(**item)
         except (KeyError, IndexError, AttributeError, ValueError) as error:
@@ -88,6 +208,9 @@ def reasoning_gym_splits(params: PrepareParams, seed: int) -> dict[str, pd.DataF
             ) from None
         if params.compact:
             question = question.replace(" ", "")
+        solution = _solution_for(params.task, item, params.compact)
+        difficulty = difficulty_of(item.get("metadata", {}), solution)
+        natural[difficulty] += 1
         if question in seen:
             continue
         seen.add(question)
@@ -96,26 +219,19 @@ def reasoning_gym_splits(params: PrepareParams, seed: int) -> dict[str, pd.DataF
                 "question_id": question_id(params.task, question),
                 "question": question,
                 "answer": _canonical_answer(item["answer"], f"{params.task} item {index}"),
-                "solution": _solution_for(params.task, item, params.compact),
+                "solution": solution,
+                "difficulty": difficulty,
             }
         )
-        if len(rows) == total:
-            break
     if len(rows) < total:
         raise TaskError(
             f"{params.task} with options {params.task_options} has only {len(rows)} distinct questions "
             f"(asked for {total}); lower prepare.train_questions/test_questions/warmup_questions "
             f"or widen prepare.task_options."
         )
-    return _cut(pd.DataFrame(rows), wanted)
-
-
-def _cut(frame: pd.DataFrame, wanted: dict[str, int]) -> dict[str, pd.DataFrame]:
-    splits, start = {}, 0
-    for name in SPLITS:
-        splits[name] = frame.iloc[start : start + wanted[name]].reset_index(drop=True)
-        start += wanted[name]
-    return splits
+    pool = pd.DataFrame(rows)
+    shares = {level: count / draws for level, count in natural.items()}
+    return stratified_splits({name: pool for name in SPLITS}, wanted, shares, seed, params.task)
 
 
 def _read_gsm8k_file(path: Path) -> pd.DataFrame:
@@ -167,7 +283,7 @@ def _load_gsm8k_split(source: str, split: str) -> tuple[pd.DataFrame, str]:
     return dataset.to_pandas(), f"{source}[{split}]"
 
 
-def gsm8k_splits(params: PrepareParams, seed: int) -> dict[str, pd.DataFrame]:
+def gsm8k_splits(params: PrepareParams, seed: int) -> tuple[dict[str, pd.DataFrame], dict]:
     """GSM8K from the hub (`openai/gsm8k`) or a local folder holding train/test files.
 
     The test subset and the training pool are random draws seeded by `seed`, so the paper's
@@ -200,28 +316,34 @@ def gsm8k_splits(params: PrepareParams, seed: int) -> dict[str, pd.DataFrame]:
                     "question": question,
                     "answer": _canonical_answer(answer_text.rsplit(MARKER, 1)[1], f"{where} row {index}"),
                     "solution": answer_text.strip(),
+                    "difficulty": solution_steps(answer_text),
                 }
             )
         # The same question twice (GSM8K has a few): the first row is kept, the rest are dropped.
         frames[split] = pd.DataFrame(records).drop_duplicates("question").reset_index(drop=True)
     test_questions = set(frames["test"]["question"])
-    train = frames["train"][~frames["train"]["question"].isin(test_questions)]
+    train = frames["train"][~frames["train"]["question"].isin(test_questions)].reset_index(drop=True)
     for name, available, wanted in (
         ("test", len(frames["test"]), params.test_questions),
         ("train + warmup", len(train), params.train_questions + params.warmup_questions),
     ):
         if wanted > available:
             raise TaskError(f"GSM8K has {available} {name} questions; prepare asks for {wanted}.")
-    test = frames["test"].sample(n=params.test_questions, random_state=seed).reset_index(drop=True)
-    pool = train.sample(n=params.train_questions + params.warmup_questions, random_state=seed)
-    return {
-        "test": test,
-        "warmup": pool.iloc[: params.warmup_questions].reset_index(drop=True),
-        "train": pool.iloc[params.warmup_questions :].reset_index(drop=True),
-    }
+    # GSM8K's own train and test files share one distribution; the draws keep one mix of solution
+    # lengths across the three splits (the training file's mix, as far as the test file allows).
+    natural = (frames["train"]["difficulty"].value_counts(normalize=True)).to_dict()
+    wanted = {"test": params.test_questions, "warmup": params.warmup_questions, "train": params.train_questions}
+    sources = {"test": frames["test"], "warmup": train, "train": train}
+    return stratified_splits(sources, wanted, {int(k): float(v) for k, v in natural.items()}, seed, "gsm8k")
 
 
 def load_splits(params: PrepareParams, seed: int) -> dict[str, pd.DataFrame]:
+    """The test, warm-up and training splits."""
+    return split_with_mix(params, seed)[0]
+
+
+def split_with_mix(params: PrepareParams, seed: int) -> tuple[dict[str, pd.DataFrame], dict]:
+    """The test, warm-up and training splits, and the record of their difficulty mix."""
     if params.task == "gsm8k":
         return gsm8k_splits(params, seed)
     return reasoning_gym_splits(params, seed)
