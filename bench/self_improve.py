@@ -7,7 +7,12 @@ included, can be measured. All copies share this repository's DVC cache, so afte
 `dvc repro` here restores any seed's run from the run-cache.
 
     python bench/self_improve.py                   # seeds 0 1 2, the default configuration
+    python bench/self_improve.py --control         # ... and the no-pruning control beside it
     python bench/self_improve.py --seeds 0 -- rounds=2 generate.temperature=1.0
+
+The control (`prune.require_correct=false`: train on sampled traces whether right or wrong) runs
+after each seed with plain `dvc repro`, so the stages it shares with that seed's run (prepare,
+base, evaluate@r0, generate@r1) come back from the run-cache; only the main runs are timed.
 """
 
 from __future__ import annotations
@@ -47,10 +52,13 @@ def stage_order(params: dict) -> list[str]:
     order = ["prepare", "base", "evaluate@r0", "report@r0"]
     for round_ in params["schedule"]:
         order += [f"generate@{round_}", f"prune@{round_}", f"train@{round_}", f"evaluate@{round_}", f"report@{round_}"]
-    return order
+    return order + ["summary"]
 
 
-def run_seed(seed: int, overrides: list[str], cache: Path) -> tuple[list[dict], dict[str, float]]:
+CONTROL = "prune.require_correct=false"
+
+
+def run_seed(seed: int, overrides: list[str], cache: Path, timed: bool = True) -> tuple[list[dict], dict[str, float]]:
     with tempfile.TemporaryDirectory(prefix=f"tpt-bench-{seed}-") as folder:
         root = Path(folder)
         copy_repository(root)
@@ -59,7 +67,9 @@ def run_seed(seed: int, overrides: list[str], cache: Path) -> tuple[list[dict], 
         sh([sys.executable, "-m", "stages", "params", f"seed={seed}", *overrides], root)
         params = yaml.safe_load((root / "params.yaml").read_text())
         seconds: dict[str, float] = {}
-        for stage in stage_order(params):
+        if not timed:
+            sh([sys.executable, "-m", "dvc", "repro"], root)
+        for stage in stage_order(params) if timed else []:
             started = time.perf_counter()
             sh([sys.executable, "-m", "dvc", "repro", "--force", "-s", stage], root)
             seconds[stage] = time.perf_counter() - started
@@ -71,7 +81,8 @@ def run_seed(seed: int, overrides: list[str], cache: Path) -> tuple[list[dict], 
             evaluation = json.loads((root / "evaluations" / name / "metrics.json").read_text())
             rows.append({"round": name, "pass@1": table["pass@1"][name], "greedy": table["greedy"][name],
                          "pass@1_flexible": evaluation["pass@1_flexible"],
-                         "greedy_flexible": evaluation["greedy_accuracy_flexible"]})
+                         "greedy_flexible": evaluation["greedy_accuracy_flexible"],
+                         "by_difficulty": evaluation.get("by_difficulty", {})})
         return rows, seconds
 
 
@@ -81,32 +92,65 @@ def spread(values: list[float]) -> str:
     return f"{100 * mean:5.1f} ± {100 * deviation:4.1f}"
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--seeds", type=int, multiple=True, default=(0, 1, 2), show_default=True, help="Seeds to run (repeat).")
-@click.argument("overrides", nargs=-1)
-def main(seeds: tuple[int, ...], overrides: tuple[str, ...]) -> None:
-    """Run the pipeline once per seed and print Pass@1 per round and minutes per stage."""
-    cache = REPO / ".dvc" / "cache"
-    results = {seed: run_seed(seed, list(overrides), cache) for seed in seeds}
-    rounds = [row["round"] for row in next(iter(results.values()))[0]]
-    click.echo(f"\nPass@1 / greedy accuracy on held-out questions, % (mean ± sd over seeds {', '.join(map(str, seeds))})")
-    click.echo(f"overrides: {' '.join(overrides) or '(default configuration)'}\n")
+def print_accuracy(results: dict[int, list[dict]], seeds: tuple[int, ...], title: str) -> None:
+    rounds = [row["round"] for row in next(iter(results.values()))]
+    click.echo(f"\n{title}: Pass@1 / greedy accuracy on held-out questions, % (mean ± sd over seeds {', '.join(map(str, seeds))})\n")
     click.echo("| round | Pass@1 | greedy | " + " | ".join(f"Pass@1 seed {s}" for s in seeds) + " |")
     click.echo("|---|---|---|" + "---|" * len(seeds))
     for index, name in enumerate(rounds):
-        pass_at_1 = [results[s][0][index]["pass@1"] for s in seeds]
-        greedy = [results[s][0][index]["greedy"] for s in seeds]
+        pass_at_1 = [results[s][index]["pass@1"] for s in seeds]
+        greedy = [results[s][index]["greedy"] for s in seeds]
         click.echo(f"| {name} | {spread(pass_at_1)} | {spread(greedy)} | " + " | ".join(f"{100 * v:.1f}" for v in pass_at_1) + " |")
-    gains = [results[s][0][-1]["pass@1"] - results[s][0][0]["pass@1"] for s in seeds]
-    click.echo(f"\nPass@1 gain r0 -> {rounds[-1]}: {spread(gains)} points\n")
+    gains = [results[s][-1]["pass@1"] - results[s][0]["pass@1"] for s in seeds]
+    greedy_gains = [results[s][-1]["greedy"] - results[s][0]["greedy"] for s in seeds]
+    click.echo(f"\nPass@1 gain r0 -> {rounds[-1]}: {spread(gains)} points; greedy gain: {spread(greedy_gains)} points\n")
+    levels = sorted({int(level) for s in seeds for row in results[s] for level in row["by_difficulty"]})
+    if levels:
+        questions = {level: results[seeds[0]][0]["by_difficulty"].get(str(level), {}).get("questions", 0) for level in levels}
+        click.echo("Per difficulty level (terms or solution steps; test questions per level in brackets), "
+                   "Pass@1 / greedy, % (mean over seeds):\n")
+        click.echo("| round | " + " | ".join(f"{level} ({questions[level]})" for level in levels) + " |")
+        click.echo("|---|" + "---|" * len(levels))
+        for index, name in enumerate(rounds):
+            cells = []
+            for level in levels:
+                values = [results[s][index]["by_difficulty"].get(str(level)) for s in seeds]
+                values = [v for v in values if v]
+                cells.append(f"{100 * statistics.mean(v['pass@1'] for v in values):.1f} / "
+                             f"{100 * statistics.mean(v['greedy_accuracy'] for v in values):.1f}" if values else "")
+            click.echo(f"| {name} | " + " | ".join(cells) + " |")
+        click.echo("")
     # Flexible grading (the last number counts when there is no '#### <answer>' line): what a
     # configuration that prunes flexibly, such as model=smollm2-135m, improves first.
     click.echo("| round | Pass@1 flexible | greedy flexible |")
     click.echo("|---|---|---|")
     for index, name in enumerate(rounds):
-        flexible = [results[s][0][index]["pass@1_flexible"] for s in seeds]
-        greedy = [results[s][0][index]["greedy_flexible"] for s in seeds]
+        flexible = [results[s][index]["pass@1_flexible"] for s in seeds]
+        greedy = [results[s][index]["greedy_flexible"] for s in seeds]
         click.echo(f"| {name} | {spread(flexible)} | {spread(greedy)} |")
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--seeds", type=int, multiple=True, default=(0, 1, 2), show_default=True, help="Seeds to run (repeat).")
+@click.option("--control/--no-control", default=False, show_default=True,
+              help=f"Also run the no-pruning control ({CONTROL}) for every seed.")
+@click.argument("overrides", nargs=-1)
+def main(seeds: tuple[int, ...], control: bool, overrides: tuple[str, ...]) -> None:
+    """Run the pipeline once per seed and print Pass@1 per round (overall and per difficulty) and minutes per stage."""
+    cache = REPO / ".dvc" / "cache"
+    results, controls = {}, {}
+    for seed in seeds:
+        results[seed] = run_seed(seed, list(overrides), cache)
+        if control:
+            controls[seed] = run_seed(seed, [*overrides, CONTROL], cache, timed=False)
+    click.echo(f"\noverrides: {' '.join(overrides) or '(default configuration)'}")
+    print_accuracy({seed: rows for seed, (rows, _) in results.items()}, seeds, "Self-improvement (prune: keep correct)")
+    if control:
+        print_accuracy({seed: rows for seed, (rows, _) in controls.items()}, seeds, f"No-pruning control ({CONTROL})")
+        gains = [results[s][0][-1]["pass@1"] - results[s][0][0]["pass@1"] for s in seeds]
+        control_gains = [controls[s][0][-1]["pass@1"] - controls[s][0][0]["pass@1"] for s in seeds]
+        difference = [a - b for a, b in zip(gains, control_gains)]
+        click.echo(f"\nPass@1 gain from pruning (gain minus the control's gain): {spread(difference)} points")
     click.echo("")
     kinds: dict[str, list[float]] = {}
     for _, seconds in results.values():
