@@ -14,6 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import click
 import pandas as pd
 import pytest
 import yaml
@@ -247,6 +248,24 @@ def test_out_of_memory_names_the_cause(tmp_path):
     assert "out of memory" in result.stderr and "smaller model" in result.stderr
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "models").exists()
+
+
+def test_out_of_memory_without_a_message(monkeypatch, capsys):
+    """Python's own MemoryError() has an empty message; the handler used to crash on it with IndexError."""
+    monkeypatch.syspath_prepend(str(REPO))
+    from stages.common import run
+
+    @click.command()
+    def exhausted() -> None:
+        raise MemoryError()
+
+    monkeypatch.setattr(sys, "argv", ["exhausted"])
+    with pytest.raises(SystemExit) as exited:
+        run(exhausted)
+    assert exited.value.code == 3
+    assert capsys.readouterr().err.startswith(
+        "error: out of memory. To fit, lower generate.batch_size / evaluate.batch_size (generation)"
+    )
 
 
 def test_missing_model_names_the_folder(tmp_path):
