@@ -8,6 +8,7 @@ The README counts every case.
 from __future__ import annotations
 
 import json
+import re
 import resource
 import shutil
 import subprocess
@@ -24,7 +25,7 @@ from think_prune_train.artifacts import Problems, Traces, read_frame, write_fram
 from think_prune_train.grading import extract_answer, format_answer, is_correct
 from think_prune_train.params import ParamsError, PrepareParams, PruneParams, load_params
 from think_prune_train.pruning import prune
-from think_prune_train.tasks import TaskError, load_splits
+from think_prune_train.tasks import TaskError, is_local_source, load_splits
 
 GOOD = {"question": "What is 1 + 1?", "answer": "1 + 1 = <<1+1=2>>2\n#### 2"}
 
@@ -101,6 +102,80 @@ def test_calculator_annotations_stay_text(tmp_path):
     )
     assert hostile["answer"] in result["train"]["solution"].tolist()
     assert is_correct(hostile["answer"], "4") and not Path("PWNED").exists() and not (tmp_path / "PWNED").exists()
+
+
+@pytest.mark.parametrize(
+    "line, message",
+    [
+        ("[1, 2]", "train.jsonl:2: a JSON list; each line must be a JSON object"),
+        ("null", "train.jsonl:2: null; each line must be a JSON object"),
+        ('{"question": "q", "answer": "#### 1e999999999"}', "train.jsonl row 1: gold answer '1e999999999' has over 1000 digits"),
+        ('{"question": "q", "answer": "#### Infinity"}', "train.jsonl row 1: gold answer 'Infinity' is not a number"),
+        ('{"question": 5, "answer": "#### 5"}', "train.jsonl row 1: question must be text, got int 5"),
+        ('{"question": {"a": 1}, "answer": "#### 5"}', "train.jsonl row 1: question must be text, got dict"),
+    ],
+)
+def test_bad_lines_in_a_task_file_name_file_and_line(tmp_path, line, message):
+    folder = gsm8k_folder(tmp_path, [GOOD])
+    (folder / "train.jsonl").write_text(json.dumps(GOOD) + "\n" + line + "\n")
+    with pytest.raises(TaskError, match=re.escape(message)):
+        splits(folder)
+
+
+def test_an_id_that_is_not_text_or_a_number(tmp_path):
+    rows = [{**GOOD, "id": "a"}, {"question": "What is 2 + 2?", "answer": "#### 4", "id": [1, 2]}]
+    with pytest.raises(TaskError, match=re.escape("train.jsonl row 1: id must be text or a number, got list")):
+        splits(gsm8k_folder(tmp_path, rows))
+
+
+def test_a_folder_where_a_task_file_should_be(tmp_path):
+    folder = gsm8k_folder(tmp_path, [GOOD])
+    (folder / "train.jsonl").unlink()
+    (folder / "train.jsonl").mkdir()
+    with pytest.raises(TaskError, match=re.escape(f"{folder / 'train.jsonl'} is a folder; it must be a file")):
+        splits(folder)
+
+
+def test_a_corrupt_parquet_file(tmp_path):
+    folder = gsm8k_folder(tmp_path, [GOOD])
+    (folder / "train.jsonl").unlink()
+    (folder / "train.parquet").write_bytes(b"these bytes are not a parquet file")
+    with pytest.raises(TaskError, match=re.escape(f"{folder / 'train.parquet'}: not a readable parquet file")):
+        splits(folder)
+
+
+@pytest.mark.parametrize("source", ["/no/such/gsm8k", "./no-such-folder", "~/no-such-gsm8k", "no-such/train.jsonl"])
+def test_a_missing_local_source_is_named_at_once(tmp_path, monkeypatch, source):
+    """Before, a missing local path went on to the hub and failed ~28 s later with a ConnectionError."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    with pytest.raises(TaskError, match=re.escape(f"prepare.source={source!r} does not exist")):
+        load_splits(PrepareParams(task="gsm8k", source=source, train_questions=1, test_questions=1), 0)
+
+
+def test_only_paths_count_as_local_sources(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert not is_local_source("openai/gsm8k")  # a hub id still goes to datasets.load_dataset
+    assert all(map(is_local_source, ["/data/gsm8k", "./gsm8k", "~/gsm8k", "gsm8k/train.jsonl", "gsm8k.parquet"]))
+    (tmp_path / "openai" / "gsm8k").mkdir(parents=True)
+    assert is_local_source("openai/gsm8k")  # a folder that exists here is read, not downloaded
+
+
+def test_a_file_as_source_asks_for_its_folder(tmp_path):
+    folder = gsm8k_folder(tmp_path, [GOOD])
+    source = str(folder / "train.jsonl")
+    with pytest.raises(TaskError, match=re.escape(f"prepare.source={source!r} is a file; give the folder that holds")):
+        load_splits(PrepareParams(task="gsm8k", source=source, train_questions=1, test_questions=1), 0)
+
+
+def test_a_seed_of_2_to_the_40_splits_a_task_file(tmp_path):
+    """numpy's legacy RandomState stops at 2**32 - 1; the splits use default_rng, which takes any size."""
+    rows = [GOOD, {"question": "What is 2 + 2?", "answer": "#### 4"}, {"question": "What is 3 + 3?", "answer": "#### 6"}]
+    folder = gsm8k_folder(tmp_path, rows, [{"question": "What is 4 + 4?", "answer": "#### 8"}])
+    params = PrepareParams(task="gsm8k", source=str(folder), train_questions=2, test_questions=1)
+    result = load_splits(params, 2**40)
+    assert len(result["train"]) == 2 and result["test"]["answer"].tolist() == ["8"]
+    assert load_splits(params, 2**40)["train"].equals(result["train"])
 
 
 # --- params files ----------------------------------------------------------------------------

@@ -42,7 +42,8 @@ class PrepareParams:
         metadata={"help": "Drop spaces from questions and worked solutions (halves a character-level model's sequences)."},
     )
     source: str | None = field(
-        default=None, metadata={"help": "gsm8k only: a hub id (openai/gsm8k) or a local folder/jsonl/parquet path."}
+        default=None,
+        metadata={"help": "gsm8k only: a hub id (openai/gsm8k) or a local folder holding train and test .jsonl/.parquet."},
     )
     max_question_chars: int = field(
         default=10000, metadata={"help": "Longest question accepted; a longer row is reported as bad input."}
