@@ -23,7 +23,9 @@ from support import ENV, REPO, STAGES
 
 from think_prune_train.artifacts import Problems, Traces, read_frame, write_frame
 from think_prune_train.grading import extract_answer, format_answer, is_correct
-from think_prune_train.params import ParamsError, PrepareParams, PruneParams, load_params
+from think_prune_train.params import (
+    NEEDS_EVALUATION_OR_ARGUMENTS, ParamsError, PrepareParams, PruneParams, load_params, load_section, train_schedulers,
+)
 from think_prune_train.pruning import prune
 from think_prune_train.tasks import TaskError, is_local_source, load_splits
 
@@ -214,6 +216,7 @@ def test_params_file_that_is_not_yaml(tmp_path):
         ("model=gpt5", "Could not find 'model/gpt5'"),
         ("task=chess", "Could not find 'task/chess'"),
         ("rounds=0", "rounds must be a positive integer"),
+        ("train.scheduler=cosine_annealing", "train.scheduler: must be one of linear, cosine,"),
         ("generate.temprature=0.7", "Could not override 'generate.temprature'"),
         ("generate.temperature=7", "generate.temperature: must be in"),
         ("generate.backend=onnx", "generate.backend: must be one of"),
@@ -229,6 +232,69 @@ def test_bad_overrides_write_nothing(tmp_path, override, message):
     assert result.returncode == 2 and message in result.stderr, result.stderr
     assert "Traceback" not in result.stderr
     assert out.read_text() == "kept: true\n"  # the old file is untouched
+
+
+@pytest.mark.parametrize(
+    "section, values, message",
+    [
+        ("train", {"batch_size": 0}, "train.batch_size: must be positive"),
+        ("train", {"gradient_accumulation": 0}, "train.gradient_accumulation: must be positive"),
+        ("train", {"max_length": 0}, "train.max_length: must be positive"),
+        ("train", {"scheduler": "cosine_annealing"}, "train.scheduler: must be one of linear, cosine,"),
+        ("train", {"scheduler": "cosine_with_min_lr"}, "train.scheduler: must be one of linear, cosine,"),
+        ("train", {"method": "lora", "lora": {"r": 0}}, "train.lora.r: must be at least 1 when train.method is lora"),
+        ("train", {"method": "lora", "lora": {"alpha": 0}}, "train.lora.alpha: must be positive"),
+        ("train", {"method": "lora", "lora": {"dropout": 1.0}}, "train.lora.dropout: must be in [0, 1)"),
+        ("base", {"warmup": {"batch_size": 0}}, "base.warmup.batch_size: must be positive"),
+        ("base", {"warmup": {"epochs": 0}}, "base.warmup.epochs: must be positive"),
+        ("base", {"warmup": {"learning_rate": -0.1}}, "base.warmup.learning_rate: must be positive"),
+        ("teacher", {"warmup": {"batch_size": 0}}, "teacher.warmup.batch_size: must be positive"),
+        ("base", {"tiny": {"heads": 3}}, "base.tiny.heads: 3 does not split base.tiny.hidden_size=128 into heads"),
+        ("base", {"tiny": {"hidden_size": 30, "heads": 2}}, "base.tiny.heads: 2 does not split base.tiny.hidden_size=30"),
+        ("teacher", {"tiny": {"hidden_size": 0}}, "teacher.tiny.hidden_size: must be positive"),
+        ("base", {"tiny": {"layers": 0}}, "base.tiny.layers: must be positive"),
+        ("base", {"tiny": {"max_positions": -1}}, "base.tiny.max_positions: must be positive"),
+    ],
+)
+def test_params_that_would_fail_mid_stage_name_the_key(section, values, message):
+    """Each of these used to pass validation and crash (or, lora r=0, silently train every weight) later."""
+    with pytest.raises(ParamsError, match=re.escape(message)):
+        load_section(section, {section: values})
+
+
+def test_a_candidate_teachers_bad_warmup_names_the_candidate():
+    from think_prune_train.params import candidate_teacher
+
+    params = {"teacher_selection": {"candidates": {"slow": {"source": "tiny", "warmup": {"epochs": 0.0}}}}}
+    with pytest.raises(ParamsError, match=re.escape("teacher_selection.candidates.slow.warmup.epochs: must be positive")):
+        candidate_teacher(params, "slow")
+
+
+def test_lora_settings_only_matter_with_lora():
+    assert load_section("train", {"train": {"lora": {"r": 0}}}).method == "full"
+
+
+def test_every_accepted_scheduler_builds_with_the_arguments_training_passes(tmp_path):
+    """train.scheduler accepts exactly the transformers schedulers a training run can start with."""
+    import torch
+    from transformers import SchedulerType
+    from transformers.optimization import get_scheduler
+    from trl import SFTConfig
+
+    from think_prune_train.training import SFTSettings, trainer_arguments
+
+    starts = []
+    for kind in SchedulerType:
+        settings = SFTSettings(learning_rate=1e-3, epochs=1.0, batch_size=2, scheduler=kind.value, bf16=False)
+        try:
+            config = SFTConfig(**trainer_arguments(settings, 10, tmp_path, progress=False))
+            optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1e-3)
+            get_scheduler(config.lr_scheduler_type, optimizer, num_warmup_steps=config.get_warmup_steps(5),
+                          num_training_steps=5, scheduler_specific_kwargs=config.lr_scheduler_kwargs)
+            starts.append(kind.value)
+        except (ValueError, TypeError):
+            assert kind.value in NEEDS_EVALUATION_OR_ARGUMENTS, kind.value
+    assert tuple(starts) == train_schedulers()
 
 
 # --- model outputs ---------------------------------------------------------------------------
