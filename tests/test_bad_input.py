@@ -193,6 +193,7 @@ def composed_default() -> dict:
         ({"rounds": -2}, "rounds: must be a positive integer"),
         ({"rounds": "three"}, "rounds: must be a positive integer"),
         ({"rounds": 5}, "schedule: does not match rounds=5"),
+        ({"rounds": 101}, "rounds: must be at most 100, got 101: each round adds 5 DVC stages"),
         ({"learning_rate": 0.1}, "unknown key(s) learning_rate"),
     ],
 )
@@ -216,6 +217,7 @@ def test_params_file_that_is_not_yaml(tmp_path):
         ("model=gpt5", "Could not find 'model/gpt5'"),
         ("task=chess", "Could not find 'task/chess'"),
         ("rounds=0", "rounds must be a positive integer"),
+        ("rounds=101", "rounds must be at most 100, got 101: each round adds 5 DVC stages"),
         ("train.scheduler=cosine_annealing", "train.scheduler: must be one of linear, cosine,"),
         ("generate.temprature=0.7", "Could not override 'generate.temprature'"),
         ("generate.temperature=7", "generate.temperature: must be in"),

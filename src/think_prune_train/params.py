@@ -442,7 +442,8 @@ def check_top_level(params: dict[str, Any], source: str = "params.yaml") -> None
     unknown = sorted(set(params) - set(TOP_LEVEL))
     _check(not unknown, "top level", f"unknown key(s) {', '.join(map(str, unknown))} in {source}; known keys: {', '.join(TOP_LEVEL)}")
     rounds = params.get("rounds", 1)
-    _check(isinstance(rounds, int) and not isinstance(rounds, bool) and rounds >= 1, "rounds", f"must be a positive integer, got {rounds!r}")
+    problem = schedule.rounds_problem(rounds)
+    _check(problem is None, "rounds", problem or "")
     teacher = (params.get("teacher") or {}).get("source", schedule.NO_TEACHER)
     expected = {"schedule": schedule.schedule(rounds), "evaluated": schedule.evaluated(rounds),
                 "history": schedule.history(rounds), "final": f"r{rounds}"}
