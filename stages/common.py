@@ -78,5 +78,8 @@ def run(command: click.Command) -> None:
     except (MemoryError, RuntimeError) as error:
         if not _is_out_of_memory(error):
             raise
-        click.echo(f"error: out of memory ({str(error).splitlines()[0][:200]}). To fit, {OUT_OF_MEMORY_ADVICE}", err=True)
+        # Python's own MemoryError usually has no message at all.
+        detail = str(error).strip().splitlines()
+        cause = f" ({detail[0][:200]})" if detail else ""
+        click.echo(f"error: out of memory{cause}. To fit, {OUT_OF_MEMORY_ADVICE}", err=True)
         sys.exit(3)

@@ -4,7 +4,8 @@ Reads params `seed`, `prompt`, `generate`, `prune`, `train`, `evaluate`, `base.t
 `vllm`, `teacher` (what a candidate does not set), `teacher_selection.questions`, `teacher_selection.test_questions` and
 `teacher_selection.candidates.<name>`; `data/problems/` and `models/r0` (the student).
 Writes `reports/teachers/<name>.json`: the student's and the teacher's Pass@1 on the same held-out
-questions, and what pruning kept. `python -m stages teachers` ranks them.
+questions, what pruning kept, and the teacher settings the trial built (the `teacher` section with
+the candidate's keys over it). `python -m stages teachers` ranks them.
 Nothing but that file is kept: the teacher and the trial student live in a temporary folder.
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import tempfile
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import click
@@ -67,7 +69,8 @@ def main(candidate: str, params_file: str) -> None:
         student_scores = score(open_backend(evaluate, student_dir, params, 0), test, prompt, evaluate, seed,
                                f"{candidate} student")
     trial = {
-        "candidate": candidate, "source": spec.source, "student": student_scores, "teacher": teacher_scores,
+        "candidate": candidate, "source": spec.source, "teacher_params": asdict(spec),
+        "student": student_scores, "teacher": teacher_scores,
         "prune": prune_stats, "train": {"examples": len(kept), "first_loss": losses[0] if losses else None,
                                         "last_loss": losses[-1] if losses else None},
         "questions": len(question_ids), "test_questions": len(test),

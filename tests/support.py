@@ -23,6 +23,7 @@ ENV = {
     "GIT_COMMITTER_NAME": "tpt-test", "GIT_COMMITTER_EMAIL": "tpt-test@example.invalid",
 }
 ENV.pop("TPT_FAILPOINT", None)
+ENV.pop("TPT_FAILPOINT_LOG", None)
 DVC = [sys.executable, "-m", "dvc"]
 STAGES = [sys.executable, "-m", "stages"]
 

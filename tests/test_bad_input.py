@@ -8,12 +8,14 @@ The README counts every case.
 from __future__ import annotations
 
 import json
+import re
 import resource
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import click
 import pandas as pd
 import pytest
 import yaml
@@ -21,9 +23,11 @@ from support import ENV, REPO, STAGES
 
 from think_prune_train.artifacts import Problems, Traces, read_frame, write_frame
 from think_prune_train.grading import extract_answer, format_answer, is_correct
-from think_prune_train.params import ParamsError, PrepareParams, PruneParams, load_params
+from think_prune_train.params import (
+    NEEDS_EVALUATION_OR_ARGUMENTS, ParamsError, PrepareParams, PruneParams, load_params, load_section, train_schedulers,
+)
 from think_prune_train.pruning import prune
-from think_prune_train.tasks import TaskError, load_splits
+from think_prune_train.tasks import TaskError, is_local_source, load_splits
 
 GOOD = {"question": "What is 1 + 1?", "answer": "1 + 1 = <<1+1=2>>2\n#### 2"}
 
@@ -102,6 +106,80 @@ def test_calculator_annotations_stay_text(tmp_path):
     assert is_correct(hostile["answer"], "4") and not Path("PWNED").exists() and not (tmp_path / "PWNED").exists()
 
 
+@pytest.mark.parametrize(
+    "line, message",
+    [
+        ("[1, 2]", "train.jsonl:2: a JSON list; each line must be a JSON object"),
+        ("null", "train.jsonl:2: null; each line must be a JSON object"),
+        ('{"question": "q", "answer": "#### 1e999999999"}', "train.jsonl row 1: gold answer '1e999999999' has over 1000 digits"),
+        ('{"question": "q", "answer": "#### Infinity"}', "train.jsonl row 1: gold answer 'Infinity' is not a number"),
+        ('{"question": 5, "answer": "#### 5"}', "train.jsonl row 1: question must be text, got int 5"),
+        ('{"question": {"a": 1}, "answer": "#### 5"}', "train.jsonl row 1: question must be text, got dict"),
+    ],
+)
+def test_bad_lines_in_a_task_file_name_file_and_line(tmp_path, line, message):
+    folder = gsm8k_folder(tmp_path, [GOOD])
+    (folder / "train.jsonl").write_text(json.dumps(GOOD) + "\n" + line + "\n")
+    with pytest.raises(TaskError, match=re.escape(message)):
+        splits(folder)
+
+
+def test_an_id_that_is_not_text_or_a_number(tmp_path):
+    rows = [{**GOOD, "id": "a"}, {"question": "What is 2 + 2?", "answer": "#### 4", "id": [1, 2]}]
+    with pytest.raises(TaskError, match=re.escape("train.jsonl row 1: id must be text or a number, got list")):
+        splits(gsm8k_folder(tmp_path, rows))
+
+
+def test_a_folder_where_a_task_file_should_be(tmp_path):
+    folder = gsm8k_folder(tmp_path, [GOOD])
+    (folder / "train.jsonl").unlink()
+    (folder / "train.jsonl").mkdir()
+    with pytest.raises(TaskError, match=re.escape(f"{folder / 'train.jsonl'} is a folder; it must be a file")):
+        splits(folder)
+
+
+def test_a_corrupt_parquet_file(tmp_path):
+    folder = gsm8k_folder(tmp_path, [GOOD])
+    (folder / "train.jsonl").unlink()
+    (folder / "train.parquet").write_bytes(b"these bytes are not a parquet file")
+    with pytest.raises(TaskError, match=re.escape(f"{folder / 'train.parquet'}: not a readable parquet file")):
+        splits(folder)
+
+
+@pytest.mark.parametrize("source", ["/no/such/gsm8k", "./no-such-folder", "~/no-such-gsm8k", "no-such/train.jsonl"])
+def test_a_missing_local_source_is_named_at_once(tmp_path, monkeypatch, source):
+    """Before, a missing local path went on to the hub and failed ~28 s later with a ConnectionError."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    with pytest.raises(TaskError, match=re.escape(f"prepare.source={source!r} does not exist")):
+        load_splits(PrepareParams(task="gsm8k", source=source, train_questions=1, test_questions=1), 0)
+
+
+def test_only_paths_count_as_local_sources(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert not is_local_source("openai/gsm8k")  # a hub id still goes to datasets.load_dataset
+    assert all(map(is_local_source, ["/data/gsm8k", "./gsm8k", "~/gsm8k", "gsm8k/train.jsonl", "gsm8k.parquet"]))
+    (tmp_path / "openai" / "gsm8k").mkdir(parents=True)
+    assert is_local_source("openai/gsm8k")  # a folder that exists here is read, not downloaded
+
+
+def test_a_file_as_source_asks_for_its_folder(tmp_path):
+    folder = gsm8k_folder(tmp_path, [GOOD])
+    source = str(folder / "train.jsonl")
+    with pytest.raises(TaskError, match=re.escape(f"prepare.source={source!r} is a file; give the folder that holds")):
+        load_splits(PrepareParams(task="gsm8k", source=source, train_questions=1, test_questions=1), 0)
+
+
+def test_a_seed_of_2_to_the_40_splits_a_task_file(tmp_path):
+    """numpy's legacy RandomState stops at 2**32 - 1; the splits use default_rng, which takes any size."""
+    rows = [GOOD, {"question": "What is 2 + 2?", "answer": "#### 4"}, {"question": "What is 3 + 3?", "answer": "#### 6"}]
+    folder = gsm8k_folder(tmp_path, rows, [{"question": "What is 4 + 4?", "answer": "#### 8"}])
+    params = PrepareParams(task="gsm8k", source=str(folder), train_questions=2, test_questions=1)
+    result = load_splits(params, 2**40)
+    assert len(result["train"]) == 2 and result["test"]["answer"].tolist() == ["8"]
+    assert load_splits(params, 2**40)["train"].equals(result["train"])
+
+
 # --- params files ----------------------------------------------------------------------------
 
 def composed_default() -> dict:
@@ -115,6 +193,7 @@ def composed_default() -> dict:
         ({"rounds": -2}, "rounds: must be a positive integer"),
         ({"rounds": "three"}, "rounds: must be a positive integer"),
         ({"rounds": 5}, "schedule: does not match rounds=5"),
+        ({"rounds": 101}, "rounds: must be at most 100, got 101: each round adds 5 DVC stages"),
         ({"learning_rate": 0.1}, "unknown key(s) learning_rate"),
     ],
 )
@@ -138,6 +217,8 @@ def test_params_file_that_is_not_yaml(tmp_path):
         ("model=gpt5", "Could not find 'model/gpt5'"),
         ("task=chess", "Could not find 'task/chess'"),
         ("rounds=0", "rounds must be a positive integer"),
+        ("rounds=101", "rounds must be at most 100, got 101: each round adds 5 DVC stages"),
+        ("train.scheduler=cosine_annealing", "train.scheduler: must be one of linear, cosine,"),
         ("generate.temprature=0.7", "Could not override 'generate.temprature'"),
         ("generate.temperature=7", "generate.temperature: must be in"),
         ("generate.backend=onnx", "generate.backend: must be one of"),
@@ -153,6 +234,69 @@ def test_bad_overrides_write_nothing(tmp_path, override, message):
     assert result.returncode == 2 and message in result.stderr, result.stderr
     assert "Traceback" not in result.stderr
     assert out.read_text() == "kept: true\n"  # the old file is untouched
+
+
+@pytest.mark.parametrize(
+    "section, values, message",
+    [
+        ("train", {"batch_size": 0}, "train.batch_size: must be positive"),
+        ("train", {"gradient_accumulation": 0}, "train.gradient_accumulation: must be positive"),
+        ("train", {"max_length": 0}, "train.max_length: must be positive"),
+        ("train", {"scheduler": "cosine_annealing"}, "train.scheduler: must be one of linear, cosine,"),
+        ("train", {"scheduler": "cosine_with_min_lr"}, "train.scheduler: must be one of linear, cosine,"),
+        ("train", {"method": "lora", "lora": {"r": 0}}, "train.lora.r: must be at least 1 when train.method is lora"),
+        ("train", {"method": "lora", "lora": {"alpha": 0}}, "train.lora.alpha: must be positive"),
+        ("train", {"method": "lora", "lora": {"dropout": 1.0}}, "train.lora.dropout: must be in [0, 1)"),
+        ("base", {"warmup": {"batch_size": 0}}, "base.warmup.batch_size: must be positive"),
+        ("base", {"warmup": {"epochs": 0}}, "base.warmup.epochs: must be positive"),
+        ("base", {"warmup": {"learning_rate": -0.1}}, "base.warmup.learning_rate: must be positive"),
+        ("teacher", {"warmup": {"batch_size": 0}}, "teacher.warmup.batch_size: must be positive"),
+        ("base", {"tiny": {"heads": 3}}, "base.tiny.heads: 3 does not split base.tiny.hidden_size=128 into heads"),
+        ("base", {"tiny": {"hidden_size": 30, "heads": 2}}, "base.tiny.heads: 2 does not split base.tiny.hidden_size=30"),
+        ("teacher", {"tiny": {"hidden_size": 0}}, "teacher.tiny.hidden_size: must be positive"),
+        ("base", {"tiny": {"layers": 0}}, "base.tiny.layers: must be positive"),
+        ("base", {"tiny": {"max_positions": -1}}, "base.tiny.max_positions: must be positive"),
+    ],
+)
+def test_params_that_would_fail_mid_stage_name_the_key(section, values, message):
+    """Each of these used to pass validation and crash (or, lora r=0, silently train every weight) later."""
+    with pytest.raises(ParamsError, match=re.escape(message)):
+        load_section(section, {section: values})
+
+
+def test_a_candidate_teachers_bad_warmup_names_the_candidate():
+    from think_prune_train.params import candidate_teacher
+
+    params = {"teacher_selection": {"candidates": {"slow": {"source": "tiny", "warmup": {"epochs": 0.0}}}}}
+    with pytest.raises(ParamsError, match=re.escape("teacher_selection.candidates.slow.warmup.epochs: must be positive")):
+        candidate_teacher(params, "slow")
+
+
+def test_lora_settings_only_matter_with_lora():
+    assert load_section("train", {"train": {"lora": {"r": 0}}}).method == "full"
+
+
+def test_every_accepted_scheduler_builds_with_the_arguments_training_passes(tmp_path):
+    """train.scheduler accepts exactly the transformers schedulers a training run can start with."""
+    import torch
+    from transformers import SchedulerType
+    from transformers.optimization import get_scheduler
+    from trl import SFTConfig
+
+    from think_prune_train.training import SFTSettings, trainer_arguments
+
+    starts = []
+    for kind in SchedulerType:
+        settings = SFTSettings(learning_rate=1e-3, epochs=1.0, batch_size=2, scheduler=kind.value, bf16=False)
+        try:
+            config = SFTConfig(**trainer_arguments(settings, 10, tmp_path, progress=False))
+            optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1e-3)
+            get_scheduler(config.lr_scheduler_type, optimizer, num_warmup_steps=config.get_warmup_steps(5),
+                          num_training_steps=5, scheduler_specific_kwargs=config.lr_scheduler_kwargs)
+            starts.append(kind.value)
+        except (ValueError, TypeError):
+            assert kind.value in NEEDS_EVALUATION_OR_ARGUMENTS, kind.value
+    assert tuple(starts) == train_schedulers()
 
 
 # --- model outputs ---------------------------------------------------------------------------
@@ -247,6 +391,24 @@ def test_out_of_memory_names_the_cause(tmp_path):
     assert "out of memory" in result.stderr and "smaller model" in result.stderr
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "models").exists()
+
+
+def test_out_of_memory_without_a_message(monkeypatch, capsys):
+    """Python's own MemoryError() has an empty message; the handler used to crash on it with IndexError."""
+    monkeypatch.syspath_prepend(str(REPO))
+    from stages.common import run
+
+    @click.command()
+    def exhausted() -> None:
+        raise MemoryError()
+
+    monkeypatch.setattr(sys, "argv", ["exhausted"])
+    with pytest.raises(SystemExit) as exited:
+        run(exhausted)
+    assert exited.value.code == 3
+    assert capsys.readouterr().err.startswith(
+        "error: out of memory. To fit, lower generate.batch_size / evaluate.batch_size (generation)"
+    )
 
 
 def test_missing_model_names_the_folder(tmp_path):

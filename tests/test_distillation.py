@@ -53,7 +53,11 @@ def test_each_candidate_teacher_gets_its_own_trial_stage(tmp_path):
         assert trial["prune"]["traces"] == 8 * params["generate"]["samples_per_question"]
         assert trial["test_questions"] == 4
         assert 0.0 <= trial["student"]["pass@1"] <= 1.0 and 0.0 <= trial["teacher"]["pass@1"] <= 1.0
-    assert trials["short"]["train"]["first_loss"] != trials["long"]["train"]["first_loss"]  # each its own teacher
+    # Each trial built its own candidate's teacher: the candidate's keys over the `teacher` section.
+    assert params["teacher"]["warmup"]["epochs"] != 8.0  # else the two candidates' teachers would be alike
+    assert trials["long"]["teacher_params"]["warmup"]["epochs"] == 8.0
+    assert trials["short"]["teacher_params"]["warmup"] == params["teacher"]["warmup"]
+    assert trials["short"]["train"]["first_loss"] != trials["long"]["train"]["first_loss"]  # students of different traces
     table = run(STAGES + ["teachers"], project)
     assert "| short |" in table and "| long |" in table
     # A third candidate runs alone: the others' trials are not redone.

@@ -84,15 +84,26 @@ def test_killed_stages_rerun_to_the_uninterrupted_result(reference, tmp_path):
     assert locked_outputs(project) == reference
 
 
+def wait_for(condition, process: subprocess.Popen, what: str, timeout: float = 300) -> None:
+    """Poll `condition` until it holds; fail if `process` ends first or `timeout` seconds pass."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert process.poll() is None, f"the process ended (exit {process.returncode}) before {what}"
+        assert time.monotonic() < deadline, f"no {what} within {timeout} s"
+        time.sleep(0.05)
+
+
 def test_killing_dvc_itself_mid_stage_loses_nothing(reference, tmp_path):
-    """SIGKILL to `dvc repro` and its children together, at an arbitrary moment of the warm-start."""
+    """SIGKILL to `dvc repro` and its children together, in the middle of the warm-start."""
     project = new_project(tmp_path / "repo")
     run(DVC + ["repro", "prepare"], project)
+    reached = tmp_path / "failpoints.log"  # the stage notes each failpoint it passes (nothing is killed by it)
     started = subprocess.Popen(
-        DVC + ["repro", "base"], cwd=project, env=ENV, start_new_session=True,
+        DVC + ["repro", "base"], cwd=project, env={**ENV, "TPT_FAILPOINT_LOG": str(reached)}, start_new_session=True,
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
-    time.sleep(6)
+    # The warm-start has begun once its first optimizer step has ended; it has many more to go.
+    wait_for(lambda: reached.exists() and "train.step" in reached.read_text().split(), started, "a warm-start step")
     os.killpg(started.pid, signal.SIGKILL)
     started.wait()
     assert corrupted_cache_files(project) == []

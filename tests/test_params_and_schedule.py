@@ -4,7 +4,7 @@ import pytest
 import yaml
 
 from think_prune_train.params import ParamsError, load_section, seed_of
-from think_prune_train.schedule import evaluated, questions_for_round, schedule
+from think_prune_train.schedule import MAX_ROUNDS, evaluated, questions_for_round, schedule
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -18,6 +18,13 @@ def test_schedule_names_previous_round():
 def test_schedule_rejects_non_positive_integers(rounds):
     with pytest.raises(ValueError, match="rounds"):
         schedule(rounds)
+
+
+def test_rounds_are_capped_with_the_reason():
+    """Each round adds 5 DVC stages; the cap keeps `dvc repro`'s planning quick (1,000 rounds took minutes)."""
+    assert len(schedule(MAX_ROUNDS)) == MAX_ROUNDS == 100
+    with pytest.raises(ValueError, match=f"rounds must be at most {MAX_ROUNDS}, got 101: each round adds 5 DVC stages"):
+        schedule(MAX_ROUNDS + 1)
 
 
 def test_fresh_questions_per_round_and_wrap_around():

@@ -10,10 +10,11 @@ import sys
 import pandas as pd
 import pytest
 from support import attempt, executed, run
+from transformers import AutoTokenizer
 
 from think_prune_train.artifacts import Pairs, Pruned, read_frame
 from think_prune_train.params import ParamsError, PruneParams, TrainParams
-from think_prune_train.pruning import preference_pairs, prune
+from think_prune_train.pruning import preference_pairs, prune, token_lengths
 from think_prune_train.tiny_model import build_char_tokenizer
 
 DVC = [sys.executable, "-m", "dvc"]
@@ -140,7 +141,11 @@ def test_strategies_rerun_from_their_own_stage_and_are_recorded(project):
     log = json.loads((project / "data/train_logs/r1.json").read_text())
     assert log["objective"] == "dpo_sft" and log["learning_rate"] == 0.0002
     assert log["examples"] == len(read_frame(project / "data/pairs/r1.parquet", Pairs))
-    assert len(read_frame(project / "data/pruned/r1.parquet", Pruned)) >= 0
+    pruned = read_frame(project / "data/pruned/r1.parquet", Pruned)
+    assert len(pruned) == stats["kept"]
+    # prune.max_tokens=20 counts the tokens of the model being trained (models/r0's tokenizer).
+    lengths, _ = token_lengths(pruned["completion"], AutoTokenizer.from_pretrained(str(project / "models/r0")))
+    assert (lengths <= 20).all(), lengths.max()
     results = run([sys.executable, "-m", "stages", "results"], project)
     assert "| diverse |" in results and "| dpo_sft |" in results
 

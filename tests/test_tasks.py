@@ -38,7 +38,7 @@ def test_too_few_distinct_questions_says_what_to_change():
 
 
 def test_unknown_task_is_reported():
-    with pytest.raises(Exception, match="not_a_task"):
+    with pytest.raises(TaskError, match="prepare.task='not_a_task'.*not registered"):
         load_splits(PrepareParams(task="not_a_task"), seed=0)
 
 

@@ -5,6 +5,9 @@ saved, a training step done, a file written but not yet moved into place). Nothi
 unless the environment variable `TPT_FAILPOINT` names that point: `TPT_FAILPOINT=train.step:3`
 sends SIGKILL to this process the third time a training step ends. SIGKILL cannot be caught,
 so cleanup handlers do not run: exactly what a power cut or the OOM killer does.
+
+`TPT_FAILPOINT_LOG=<file>` appends the name of every point reached to that file, killing nothing:
+a test that kills the process from outside waits for a point there instead of sleeping.
 """
 
 from __future__ import annotations
@@ -25,7 +28,11 @@ def _target() -> tuple[str, int] | None:
 
 
 def reached(name: str) -> None:
-    """Kill this process if `TPT_FAILPOINT` asks for the current hit of `name`."""
+    """Log `name` to `TPT_FAILPOINT_LOG`; kill this process if `TPT_FAILPOINT` asks for the current hit of `name`."""
+    log = os.environ.get("TPT_FAILPOINT_LOG")
+    if log:
+        with open(log, "a", encoding="utf-8") as handle:
+            handle.write(name + "\n")
     target = _target()
     if target is None or target[0] != name:
         return

@@ -42,7 +42,8 @@ class PrepareParams:
         metadata={"help": "Drop spaces from questions and worked solutions (halves a character-level model's sequences)."},
     )
     source: str | None = field(
-        default=None, metadata={"help": "gsm8k only: a hub id (openai/gsm8k) or a local folder/jsonl/parquet path."}
+        default=None,
+        metadata={"help": "gsm8k only: a hub id (openai/gsm8k) or a local folder holding train and test .jsonl/.parquet."},
     )
     max_question_chars: int = field(
         default=10000, metadata={"help": "Longest question accepted; a longer row is reported as bad input."}
@@ -67,12 +68,36 @@ class TinyModelParams:
     heads: int = 4
     max_positions: int = 256
 
+    def check(self, key: str) -> None:
+        """`key` is where this mapping sits (base.tiny, teacher.tiny, ...): errors name it."""
+        for name in ("hidden_size", "layers", "heads", "max_positions"):
+            _check(getattr(self, name) > 0, f"{key}.{name}", "must be positive")
+        # Each head gets hidden_size / heads dimensions, and rotary position embeddings turn them in pairs.
+        _check(self.hidden_size % 2 == 0, f"{key}.hidden_size", "must be even (attention heads use dimensions in pairs)")
+        _check(
+            self.hidden_size % (2 * self.heads) == 0, f"{key}.heads",
+            f"{self.heads} does not split {key}.hidden_size={self.hidden_size} into heads of an even size: each head "
+            f"gets hidden_size / heads dimensions, used in pairs; pick heads so that hidden_size / heads is even "
+            f"(e.g. {_divisor_near(self.hidden_size // 2, self.heads)})",
+        )
+
+
+def _divisor_near(number: int, wanted: int) -> int:
+    """The divisor of `number` closest to `wanted` (the smaller one on a tie): a suggestion for `heads`."""
+    return min((d for d in range(1, number + 1) if number % d == 0), key=lambda d: (abs(d - wanted), d))
+
 
 @dataclass
 class WarmupParams:
     epochs: float = 1.0
     learning_rate: float = 1e-3
     batch_size: int = 64
+
+    def check(self, key: str) -> None:
+        """`key` is where this mapping sits (base.warmup, teacher.warmup, ...): errors name it."""
+        _check(self.epochs > 0, f"{key}.epochs", "must be positive")
+        _check(self.learning_rate > 0, f"{key}.learning_rate", "must be positive")
+        _check(self.batch_size > 0, f"{key}.batch_size", "must be positive")
 
 
 @dataclass
@@ -228,6 +253,20 @@ class LoraParams:
 
 OBJECTIVES = ("sft", "dpo", "dpo_sft")
 
+# transformers' learning-rate schedulers (SchedulerType) that fail when training starts here: the
+# plateau and greedy ones step on evaluation results (training has no evaluation set), the others
+# need arguments (min_lr, num_decay_steps) that no `train` key passes.
+NEEDS_EVALUATION_OR_ARGUMENTS = (
+    "reduce_lr_on_plateau", "greedy", "cosine_with_min_lr", "cosine_warmup_with_min_lr", "warmup_stable_decay",
+)
+
+
+def train_schedulers() -> tuple[str, ...]:
+    """The values `train.scheduler` accepts: transformers' SchedulerType names that run without extra settings."""
+    from transformers import SchedulerType
+
+    return tuple(kind.value for kind in SchedulerType if kind.value not in NEEDS_EVALUATION_OR_ARGUMENTS)
+
 
 @dataclass
 class TrainParams:
@@ -275,6 +314,15 @@ class TrainParams:
     lora: LoraParams = field(default_factory=LoraParams)
 
     def __post_init__(self) -> None:
+        _check(self.batch_size > 0, "train.batch_size", "must be positive")
+        _check(self.gradient_accumulation > 0, "train.gradient_accumulation", "must be positive (1 = no accumulation)")
+        _check(self.max_length > 0, "train.max_length", "must be positive")
+        _check(
+            self.scheduler in train_schedulers(), "train.scheduler",
+            f"must be one of {', '.join(train_schedulers())}; transformers' "
+            f"{', '.join(NEEDS_EVALUATION_OR_ARGUMENTS)} need an evaluation set or scheduler arguments that "
+            f"train has no key for",
+        )
         _check(self.init_from in ("previous", "base"), "train.init_from", "must be 'previous' or 'base'")
         _check(
             self.launcher == "python"
@@ -298,6 +346,11 @@ class TrainParams:
         _check(self.dpo_learning_rate is None or self.dpo_learning_rate > 0, "train.dpo_learning_rate",
                "must be positive, or null to use train.learning_rate")
         _check(self.sft_weight > 0, "train.sft_weight", "must be positive")
+        if self.method == "lora":
+            # r=0 is how training.py spells "no adapters": with method=lora it would silently train every weight.
+            _check(self.lora.r >= 1, "train.lora.r", "must be at least 1 when train.method is lora (0 would train the full model)")
+            _check(self.lora.alpha > 0, "train.lora.alpha", "must be positive")
+            _check(0 <= self.lora.dropout < 1, "train.lora.dropout", "must be in [0, 1)")
 
     def objective_for(self, round_: str) -> str:
         return self.objective_by_round.get(round_, self.objective)
@@ -369,7 +422,12 @@ def _build(cls: type, values: Any, key: str) -> Any:
             ok = ok and not (expected in (int, float) and isinstance(value, bool))
             _check(ok, f"{key}.{name}", f"expected {expected.__name__}, got {value!r}")
         built[name] = value
-    return cls(**built)
+    section = cls(**built)
+    # Mappings used under several names (base.tiny, teacher.tiny, a candidate's tiny) check
+    # themselves here, where their key is known.
+    if isinstance(section, (TinyModelParams, WarmupParams)):
+        section.check(key)
+    return section
 
 
 # Top-level keys besides the sections: the seed, the number of rounds and what Hydra derives from it.
@@ -384,7 +442,8 @@ def check_top_level(params: dict[str, Any], source: str = "params.yaml") -> None
     unknown = sorted(set(params) - set(TOP_LEVEL))
     _check(not unknown, "top level", f"unknown key(s) {', '.join(map(str, unknown))} in {source}; known keys: {', '.join(TOP_LEVEL)}")
     rounds = params.get("rounds", 1)
-    _check(isinstance(rounds, int) and not isinstance(rounds, bool) and rounds >= 1, "rounds", f"must be a positive integer, got {rounds!r}")
+    problem = schedule.rounds_problem(rounds)
+    _check(problem is None, "rounds", problem or "")
     teacher = (params.get("teacher") or {}).get("source", schedule.NO_TEACHER)
     expected = {"schedule": schedule.schedule(rounds), "evaluated": schedule.evaluated(rounds),
                 "history": schedule.history(rounds), "final": f"r{rounds}"}

@@ -17,9 +17,28 @@ def round_index(name: str) -> int:
     return int(name[1:])
 
 
-def _check_rounds(rounds: object) -> int:
+# Each round adds 5 DVC stages (generate, prune, train, evaluate, report) and DVC plans the whole
+# DAG before it runs anything: at 1,000 rounds (5,004 stages) `dvc repro --dry` alone takes minutes.
+MAX_ROUNDS = 100
+
+
+def rounds_problem(rounds: object) -> str | None:
+    """What is wrong with `rounds` (worded to follow "rounds"), or None when it is usable."""
     if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 1:
-        raise ValueError(f"rounds must be a positive integer, got {rounds!r}")
+        return f"must be a positive integer, got {rounds!r}"
+    if rounds > MAX_ROUNDS:
+        return (
+            f"must be at most {MAX_ROUNDS}, got {rounds}: each round adds 5 DVC stages and DVC's planning time "
+            f"grows with the DAG; run further rounds as a separate experiment that starts from the last model "
+            f"(base.source: a folder holding a copy of models/r{MAX_ROUNDS})"
+        )
+    return None
+
+
+def _check_rounds(rounds: object) -> int:
+    problem = rounds_problem(rounds)
+    if problem is not None:
+        raise ValueError(f"rounds {problem}")
     return rounds
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections import Counter
 from pathlib import Path
 
@@ -170,10 +171,23 @@ def stratified_splits(
     return splits, record
 
 
+# Gold answers are written out in full (format_answer never uses an exponent), so `1e999999999`
+# would become a billion digits; no real answer comes near this many.
+MAX_ANSWER_DIGITS = 1000
+
+
 def _canonical_answer(raw: object, where: str) -> str:
-    value = parse_number(str(raw))
+    text = str(raw).strip()
+    shown = repr(text) if len(text) <= 60 else repr(text[:60]) + "..."
+    value = parse_number(text)
     if value is None:
-        raise TaskError(f"{where}: gold answer {raw!r} is not a number; fix or drop that row.")
+        raise TaskError(f"{where}: gold answer {shown} is not a number; fix or drop that row.")
+    _, digits, exponent = value.as_tuple()
+    if len(digits) + abs(exponent) > MAX_ANSWER_DIGITS:
+        raise TaskError(
+            f"{where}: gold answer {shown} has over {MAX_ANSWER_DIGITS} digits written out; a gold answer must be an "
+            f"ordinary number: fix or drop that row."
+        )
     return format_answer(value)
 
 
@@ -244,12 +258,27 @@ def _read_gsm8k_file(path: Path) -> pd.DataFrame:
         for line_number, line in enumerate(lines, start=1):
             if line.strip():
                 try:
-                    rows.append(json.loads(line))
+                    row = json.loads(line)
                 except json.JSONDecodeError as error:
                     raise TaskError(f"{path}:{line_number}: not valid JSON ({error.msg}).") from None
+                if not isinstance(row, dict):
+                    kind = "null" if row is None else f"a JSON {type(row).__name__}"
+                    raise TaskError(
+                        f'{path}:{line_number}: {kind}; each line must be a JSON object such as {{"question": ..., '
+                        f'"answer": "... #### 42"}}.'
+                    )
+                rows.append(row)
         frame = pd.DataFrame(rows)
     elif path.suffix == ".parquet":
-        frame = pd.read_parquet(path)
+        import pyarrow
+
+        try:
+            frame = pd.read_parquet(path)
+        except (pyarrow.ArrowException, OSError) as error:
+            reason = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
+            raise TaskError(
+                f"{path}: not a readable parquet file ({reason}); write it again, or give the split as {path.stem}.jsonl."
+            ) from None
     else:
         raise TaskError(f"{path}: expected a .jsonl or .parquet file.")
     if frame.empty:
@@ -265,15 +294,36 @@ def _row_id(row: pd.Series, where: str, index: int) -> str | None:
     if "id" not in row.index:
         return None
     value = row["id"]
+    if not pd.api.types.is_scalar(value):
+        raise TaskError(f"{where} row {index}: id must be text or a number, got {type(value).__name__}.")
     if pd.isna(value) or not str(value).strip():
         raise TaskError(f"{where} row {index}: empty id; give every row a unique id or drop the id column.")
     return f"gsm8k-{str(value).strip()}"
 
 
+def is_local_source(source: str) -> bool:
+    """Whether `prepare.source` names a local path (else it is a hub id such as openai/gsm8k)."""
+    return source.startswith(("/", ".", "~")) or source.endswith((".jsonl", ".parquet")) or os.path.exists(source)
+
+
 def _load_gsm8k_split(source: str, split: str) -> tuple[pd.DataFrame, str]:
-    folder = Path(source)
-    if folder.exists():
+    if is_local_source(source):
+        # A missing local path must not fall through to the hub: that waits half a minute for a
+        # connection error that does not name the path.
+        folder = Path(source).expanduser()
+        if not folder.exists():
+            raise TaskError(
+                f"prepare.source={source!r} does not exist; give a folder holding train.jsonl and test.jsonl "
+                f"(or .parquet), or a hub id such as openai/gsm8k."
+            )
+        if not folder.is_dir():
+            raise TaskError(
+                f"prepare.source={source!r} is a file; give the folder that holds train.jsonl and test.jsonl "
+                f"(or train.parquet and test.parquet)."
+            )
         for candidate in (folder / f"{split}.jsonl", folder / f"{split}.parquet"):
+            if candidate.is_dir():
+                raise TaskError(f"{candidate} is a folder; it must be a file of {split} questions.")
             if candidate.exists():
                 return _read_gsm8k_file(candidate), str(candidate)
         raise TaskError(f"{folder} has no {split}.jsonl or {split}.parquet; GSM8K needs both train and test.")
@@ -296,6 +346,14 @@ def gsm8k_splits(params: PrepareParams, seed: int) -> tuple[dict[str, pd.DataFra
         frame, where = _load_gsm8k_split(source, split)
         records, ids = [], {}
         for index, row in frame.iterrows():
+            for column in ("question", "answer"):
+                value = row[column]
+                if not isinstance(value, str) and not (pd.api.types.is_scalar(value) and pd.isna(value)):
+                    # str() would turn 5 or {"a": 1} into a question nobody wrote.
+                    raise TaskError(
+                        f"{where} row {index}: {column} must be text, got {type(value).__name__} {value!r:.60}; "
+                        f"fix or drop that row."
+                    )
             if pd.isna(row["answer"]) or pd.isna(row["question"]) or not str(row["question"]).strip():
                 raise TaskError(f"{where} row {index}: missing question or answer; fix or drop that row.")
             question, answer_text = str(row["question"]).strip(), str(row["answer"])
