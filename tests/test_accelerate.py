@@ -9,10 +9,13 @@ from __future__ import annotations
 import json
 import math
 
+import pytest
 import yaml
 from support import DVC, executed, new_project, run
 
 from think_prune_train.training import load_model
+
+pytestmark = pytest.mark.slow  # the real `dvc repro` under accelerate
 
 LAUNCHER = "accelerate launch --config_file conf/accelerate/cpu-2-processes.yaml"
 

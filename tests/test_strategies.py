@@ -132,6 +132,7 @@ def project(reference_project, tmp_path):
     return clone
 
 
+@pytest.mark.slow
 def test_strategies_rerun_from_their_own_stage_and_are_recorded(project):
     output = run(DVC + ["exp", "run", "-S", "prune.select=diverse", "-S", "prune.max_tokens=20",
                         "-S", "train.objective=dpo_sft", "-S", "train.dpo_learning_rate=0.0002"], project)
@@ -150,6 +151,7 @@ def test_strategies_rerun_from_their_own_stage_and_are_recorded(project):
     assert "| diverse |" in results and "| dpo_sft |" in results
 
 
+@pytest.mark.slow
 def test_dpo_without_pairs_is_a_clear_error(project):
     failed = attempt(DVC + ["exp", "run", "-S", "prune.pairs_per_question=0", "-S", "train.objective=dpo"], project)
     assert failed.returncode != 0
