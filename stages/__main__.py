@@ -98,5 +98,59 @@ def params(overrides: tuple[str, ...], out: str) -> None:
     click.echo(f"wrote {out}")
 
 
+@cli.command()
+def verify() -> None:
+    """Rehash every DVC cache object that dvc.lock's outputs need; exit 1 naming each one that is
+    corrupt or missing.
+
+    DVC trusts a read-only cache file without rehashing it, so bytes flipped on disk (with the
+    mtime kept) would be checked out and used silently. Run this after copying a cache by hand,
+    after a disk error, or before an important comparison; `dvc pull` or `dvc repro` of the named
+    stage replaces a bad object once it is deleted.
+    """
+    import hashlib
+    import json
+
+    from dvc.repo import Repo
+
+    repo = Repo(".")
+    cache = Path(repo.cache.local.path)
+
+    def object_file(oid: str) -> Path:
+        return cache / oid[:2] / oid[2:]
+
+    def problem(oid: str) -> str | None:
+        path = object_file(oid)
+        if not path.is_file():
+            return f"{path} is missing (dvc pull, or dvc repro the stage)"
+        digest = hashlib.md5()
+        with path.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+        if digest.hexdigest() != oid.removesuffix(".dir"):
+            return f"{path} does not hash to its name: corrupt (delete it, then dvc pull or dvc repro --force the stage)"
+        return None
+
+    bad, checked = [], 0
+    for out in repo.index.outs:
+        if not out.use_cache or out.hash_info is None or not out.hash_info.value:
+            continue  # small files kept in git, or an output not produced yet
+        oid = out.hash_info.value
+        found = problem(oid)
+        checked += 1
+        if found is None and oid.endswith(".dir"):
+            for entry in json.loads(object_file(oid).read_text()):
+                checked += 1
+                inner = problem(entry["md5"])
+                if inner:
+                    bad.append(f"{out.def_path}/{entry['relpath']}: {inner}")
+        elif found:
+            bad.append(f"{out.def_path}: {found}")
+    for line in bad:
+        click.echo(f"corrupt: {line}", err=True)
+    click.echo(f"verify: {checked} cache objects rehashed, {len(bad)} bad")
+    sys.exit(1 if bad else 0)
+
+
 if __name__ == "__main__":
     run(cli)
