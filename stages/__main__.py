@@ -13,7 +13,7 @@ from pathlib import Path
 import click
 import yaml
 
-from stages import base, evaluate, generate, prepare, prune, report, select_teacher, summary, teacher, train
+from stages import base, evaluate, generate, prepare, prune, report, select_teacher, summary, train
 from stages.common import run
 from think_prune_train.artifacts import SCHEMAS, DataContractError, read_frame
 from think_prune_train.params import ParamsError, check_all, check_top_level, load_params
@@ -24,7 +24,7 @@ def cli() -> None:
     """think-prune-train: stages and tools. `dvc repro` runs the stages for you."""
 
 
-for stage in (prepare, base, teacher, generate, prune, train, evaluate, report, summary, select_teacher):
+for stage in (prepare, base, generate, prune, train, evaluate, report, summary, select_teacher):
     cli.add_command(stage.main, name=stage.__name__.rsplit(".", 1)[-1])
 
 

@@ -1,9 +1,11 @@
-"""base: the round-0 model in `models/r0`.
+"""base: the round-0 model in `models/r0`, and (the `teacher` stage) the teacher in `models/teacher`.
 
-Reads params `seed`, `base`, `prompt`; `data/problems/warmup.parquet`. With `base.source: tiny`
-it builds a character-level Llama and warm-starts it (TRL SFT) on the warm-up questions' worked
-solutions; otherwise it copies a hub id, a local folder or a GGUF file (`gguf:...`, dequantised)
-into a safetensors checkpoint (see think_prune_train.sources).
+Reads params `seed`, `base` (or `teacher` with `--role teacher`), `prompt`;
+`data/problems/warmup.parquet`. With `source: tiny` it builds a character-level Llama and
+warm-starts it (TRL SFT) on the warm-up questions' worked solutions; otherwise it copies a hub
+id, a local folder or a GGUF file (`gguf:...`, dequantised) into a safetensors checkpoint (see
+think_prune_train.sources). The teacher is built exactly like the base model from its own params
+section and its own seeds; DVC unrolls the teacher stage only when `teacher.source` is not `none`.
 """
 
 from __future__ import annotations
@@ -17,22 +19,32 @@ from think_prune_train.seeding import derive_seed
 from think_prune_train.sources import build_model
 from think_prune_train.training import save_model
 
+# role -> (default output folder, seed label for the initial weights, seed label for the warm-up)
+ROLES = {"base": ("models/r0", "init", "base"), "teacher": ("models/teacher", "teacher-init", "teacher")}
+
 
 @click.command()
+@click.option("--role", type=click.Choice(sorted(ROLES)), default="base", show_default=True,
+              help="Which model to build: the round-0 model (params `base`) or the teacher (params `teacher`).")
 @click.option("--params", "params_file", default="params.yaml", show_default=True, help="Parameters file.")
 @click.option("--warmup", default="data/problems/warmup.parquet", show_default=True, help="Warm-up questions.")
-@click.option("--out", default="models/r0", show_default=True, help="Where to write the round-0 model.")
-def main(params_file: str, warmup: str, out: str) -> None:
-    """Build (or fetch) and save the round-0 model."""
-    writable(out)
+@click.option("--out", default=None, help="Where to write the model [default: models/r0, or models/teacher].")
+def main(role: str, params_file: str, warmup: str, out: str | None) -> None:
+    """Build (or fetch) and save the round-0 model or the teacher."""
+    default_out, init_label, warmup_label = ROLES[role]
+    out = writable(out or default_out)
     params = load_params(params_file)
-    base, prompt, seed = load_section("base", params), load_section("prompt", params), seed_of(params)
+    spec, prompt, seed = load_section(role, params), load_section("prompt", params), seed_of(params)
+    if role == "teacher" and spec.source == "none":
+        raise click.ClickException(
+            "teacher.source is 'none': there is no teacher to build (generate uses each round's own model)."
+        )
     model, tokenizer = build_model(
-        base, warmup, prompt,
-        init_seed=derive_seed(seed, "init") % 2**31, warmup_seed=derive_seed(seed, "base") % 2**31,
+        spec, warmup, prompt,
+        init_seed=derive_seed(seed, init_label) % 2**31, warmup_seed=derive_seed(seed, warmup_label) % 2**31,
     )
     save_model(model, tokenizer, out)
-    click.echo(f"base: {sum(p.numel() for p in model.parameters()):,} parameters -> {out}")
+    click.echo(f"{role}: {spec.source}, {sum(p.numel() for p in model.parameters()):,} parameters -> {out}")
 
 
 if __name__ == "__main__":
