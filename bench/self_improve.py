@@ -67,13 +67,14 @@ def run_seed(seed: int, overrides: list[str], cache: Path, timed: bool = True) -
         sh([sys.executable, "-m", "stages", "params", f"seed={seed}", *overrides], root)
         params = yaml.safe_load((root / "params.yaml").read_text())
         seconds: dict[str, float] = {}
-        if not timed:
+        if timed:
+            for stage in stage_order(params):
+                started = time.perf_counter()
+                sh([sys.executable, "-m", "dvc", "repro", "--force", "-s", stage], root)
+                seconds[stage] = time.perf_counter() - started
+                click.echo(f"  seed {seed}: {stage:<12} {seconds[stage]:7.1f} s", err=True)
+        else:  # the control: what it shares with the seed's run comes back from the run-cache
             sh([sys.executable, "-m", "dvc", "repro"], root)
-        for stage in stage_order(params) if timed else []:
-            started = time.perf_counter()
-            sh([sys.executable, "-m", "dvc", "repro", "--force", "-s", stage], root)
-            seconds[stage] = time.perf_counter() - started
-            click.echo(f"  seed {seed}: {stage:<12} {seconds[stage]:7.1f} s", err=True)
         final = params["final"]
         table = json.loads((root / "reports" / final / "metrics.json").read_text())
         rows = []
@@ -92,6 +93,11 @@ def spread(values: list[float]) -> str:
     return f"{100 * mean:5.1f} ± {100 * deviation:4.1f}"
 
 
+def pass_at_1_gains(results: dict[int, list[dict]], seeds: tuple[int, ...]) -> list[float]:
+    """Per seed, the last round's Pass@1 minus round 0's."""
+    return [results[s][-1]["pass@1"] - results[s][0]["pass@1"] for s in seeds]
+
+
 def print_accuracy(results: dict[int, list[dict]], seeds: tuple[int, ...], title: str) -> None:
     rounds = [row["round"] for row in next(iter(results.values()))]
     click.echo(f"\n{title}: Pass@1 / greedy accuracy on held-out questions, % (mean ± sd over seeds {', '.join(map(str, seeds))})\n")
@@ -101,7 +107,7 @@ def print_accuracy(results: dict[int, list[dict]], seeds: tuple[int, ...], title
         pass_at_1 = [results[s][index]["pass@1"] for s in seeds]
         greedy = [results[s][index]["greedy"] for s in seeds]
         click.echo(f"| {name} | {spread(pass_at_1)} | {spread(greedy)} | " + " | ".join(f"{100 * v:.1f}" for v in pass_at_1) + " |")
-    gains = [results[s][-1]["pass@1"] - results[s][0]["pass@1"] for s in seeds]
+    gains = pass_at_1_gains(results, seeds)
     greedy_gains = [results[s][-1]["greedy"] - results[s][0]["greedy"] for s in seeds]
     click.echo(f"\nPass@1 gain r0 -> {rounds[-1]}: {spread(gains)} points; greedy gain: {spread(greedy_gains)} points\n")
     levels = sorted({int(level) for s in seeds for row in results[s] for level in row["by_difficulty"]})
@@ -147,9 +153,8 @@ def main(seeds: tuple[int, ...], control: bool, overrides: tuple[str, ...]) -> N
     print_accuracy({seed: rows for seed, (rows, _) in results.items()}, seeds, "Self-improvement (prune: keep correct)")
     if control:
         print_accuracy({seed: rows for seed, (rows, _) in controls.items()}, seeds, f"No-pruning control ({CONTROL})")
-        gains = [results[s][0][-1]["pass@1"] - results[s][0][0]["pass@1"] for s in seeds]
-        control_gains = [controls[s][0][-1]["pass@1"] - controls[s][0][0]["pass@1"] for s in seeds]
-        difference = [a - b for a, b in zip(gains, control_gains)]
+        pruned, control_rows = ({s: rows for s, (rows, _) in runs.items()} for runs in (results, controls))
+        difference = [a - b for a, b in zip(pass_at_1_gains(pruned, seeds), pass_at_1_gains(control_rows, seeds))]
         click.echo(f"\nPass@1 gain from pruning (gain minus the control's gain): {spread(difference)} points")
     click.echo("")
     kinds: dict[str, list[float]] = {}

@@ -7,6 +7,8 @@ and `dvc exp diff` read, and `reports/rounds.csv`, which `dvc plots show` / `dvc
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 import pandas as pd
 
@@ -19,7 +21,10 @@ from think_prune_train.report import overview
 @click.option("--final", required=True, callback=round_option, help="The last round, e.g. r3.")
 def main(final: str) -> None:
     """Write reports/metrics.json and reports/rounds.csv from the final round's table."""
-    table = pd.read_csv(f"reports/{final}/rounds.csv")
+    source = Path(f"reports/{final}/rounds.csv")
+    if not source.exists():
+        raise FileNotFoundError(f"{source} is missing: run `dvc repro` (report@{final}) first.")
+    table = pd.read_csv(source)
     summary = overview(table)
     write_json(summary, "reports/metrics.json")
     write_text(table.to_csv(index=False), "reports/rounds.csv")
