@@ -90,12 +90,31 @@ def params(overrides: tuple[str, ...], out: str) -> None:
             compose_and_dump(composed, str(Path("conf").resolve()), None, "config", str(Path.cwd()), list(overrides))
         except (HydraException, OmegaConfBaseException) as error:
             reason = str(error).split("\nConfig search path")[0]
+            if error.__cause__ is not None:  # Hydra's "Error merging override" says why only in its cause
+                reason += ": " + str(error.__cause__).strip().splitlines()[0]
             raise ParamsError(f"cannot compose conf/ with {' '.join(overrides) or 'no overrides'}: {reason}") from None
         composition = yaml.safe_load(composed.read_text())
         check_top_level(composition, "conf/ with these overrides")
         check_all(composition)  # nothing is written unless every key is valid
         writable_params.write_text(composed.read_text())
     click.echo(f"wrote {out}")
+
+
+@cli.command()
+@click.argument("prefix", required=False, default="")
+def keys(prefix: str) -> None:
+    """List every params key (or those starting with PREFIX, e.g. `train`) with its default and help.
+
+    The list comes from the schema in think_prune_train/params.py, the one place defaults live.
+    """
+    from think_prune_train.params import describe
+
+    rows = [row for row in describe() if row[0].startswith(prefix)]
+    if not rows:
+        raise ParamsError(f"no params key starts with {prefix!r}; run `python -m stages keys` for all of them")
+    width = max(len(key) for key, _, _ in rows)
+    for key, default, text in rows:
+        click.echo(f"{key:<{width}}  {default}" + (f"\n{'':<{width}}  {text}" if text else ""))
 
 
 @cli.command()

@@ -15,34 +15,28 @@ import click
 from stages.common import run
 from think_prune_train.params import load_params, load_section, seed_of
 from think_prune_train.paths import writable
-from think_prune_train.seeding import derive_seed
 from think_prune_train.sources import build_model
 from think_prune_train.training import save_model
 
-# role -> (default output folder, seed label for the initial weights, seed label for the warm-up)
-ROLES = {"base": ("models/r0", "init", "base"), "teacher": ("models/teacher", "teacher-init", "teacher")}
+OUTPUTS = {"base": "models/r0", "teacher": "models/teacher"}
 
 
 @click.command()
-@click.option("--role", type=click.Choice(sorted(ROLES)), default="base", show_default=True,
+@click.option("--role", type=click.Choice(sorted(OUTPUTS)), default="base", show_default=True,
               help="Which model to build: the round-0 model (params `base`) or the teacher (params `teacher`).")
 @click.option("--params", "params_file", default="params.yaml", show_default=True, help="Parameters file.")
 @click.option("--warmup", default="data/problems/warmup.parquet", show_default=True, help="Warm-up questions.")
 @click.option("--out", default=None, help="Where to write the model [default: models/r0, or models/teacher].")
 def main(role: str, params_file: str, warmup: str, out: str | None) -> None:
     """Build (or fetch) and save the round-0 model or the teacher."""
-    default_out, init_label, warmup_label = ROLES[role]
-    out = writable(out or default_out)
+    out = writable(out or OUTPUTS[role])
     params = load_params(params_file)
     spec, prompt, seed = load_section(role, params), load_section("prompt", params), seed_of(params)
     if role == "teacher" and spec.source == "none":
         raise click.ClickException(
             "teacher.source is 'none': there is no teacher to build (generate uses each round's own model)."
         )
-    model, tokenizer = build_model(
-        spec, warmup, prompt,
-        init_seed=derive_seed(seed, init_label) % 2**31, warmup_seed=derive_seed(seed, warmup_label) % 2**31,
-    )
+    model, tokenizer = build_model(spec, warmup, prompt, seed, role)
     save_model(model, tokenizer, out)
     click.echo(f"{role}: {spec.source}, {sum(p.numel() for p in model.parameters()):,} parameters -> {out}")
 

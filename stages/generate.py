@@ -8,15 +8,13 @@ drawn with seed (seed, r, q, s), so the file's bytes depend on nothing else.
 from __future__ import annotations
 
 import click
-import pandas as pd
 
 from stages.common import open_backend, round_option, run
 from think_prune_train.artifacts import Problems, Traces, read_frame, write_frame
-from think_prune_train.backends import Request, Sampling
+from think_prune_train.generation import think
 from think_prune_train.params import load_params, load_section, seed_of
 from think_prune_train.paths import writable
-from think_prune_train.prompts import render_prompt
-from think_prune_train.resume import clear, generate_resumable
+from think_prune_train.resume import clear
 from think_prune_train.schedule import questions_for_round
 from think_prune_train.seeding import derive_seed
 
@@ -35,29 +33,8 @@ def main(round_: str, model_path: str, params_file: str, problems: str, out: str
     pool = read_frame(problems, Problems).set_index("question_id")
     chosen = questions_for_round(pool.index.tolist(), round_, generate.questions_per_round, seed)
     backend = open_backend(generate, model_path, params, derive_seed(seed, "generate", round_))
-    rows = []
-    for question_id in chosen:
-        text = render_prompt(pool.at[question_id, "question"], prompt, getattr(backend, "tokenizer", None))
-        for sample in range(generate.samples_per_question):
-            rows.append(
-                {
-                    "round": round_,
-                    "question_id": question_id,
-                    "sample": sample,
-                    "seed": derive_seed(seed, round_, question_id, sample),
-                    "prompt": text,
-                    "answer": pool.at[question_id, "answer"],
-                }
-            )
-    sampling = Sampling(generate.temperature, generate.top_p, generate.max_new_tokens)
-    requests = [Request(row["prompt"], row["seed"]) for row in rows]
     label = f"generate@{round_}"
-    completions = generate_resumable(
-        backend, requests, sampling, label=label, model_path=model_path, backend_name=generate.backend,
-        chunk_size=generate.checkpoint_every,
-    )
-    traces = pd.DataFrame(rows).assign(completion=completions)
-    traces = traces[["round", "question_id", "sample", "seed", "prompt", "completion", "answer"]]
+    traces = think(backend, pool, chosen, round_, prompt, generate, seed, label=label, model_path=model_path)
     write_frame(traces, out, Traces)
     clear(label)
     click.echo(f"generate@{round_}: {len(chosen)} questions x {generate.samples_per_question} samples -> {out}")

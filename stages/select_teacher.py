@@ -3,14 +3,20 @@
 Reads params `seed`, `prompt`, `generate`, `prune`, `train`, `evaluate`, `base.trust_remote_code`,
 `vllm`, `teacher` (what a candidate does not set), `teacher_selection.questions`, `teacher_selection.test_questions` and
 `teacher_selection.candidates.<name>`; `data/problems/` and `models/r0` (the student).
-Writes `reports/teachers/<name>.json`: the student's and the teacher's Pass@1 on the same held-out
+Writes `reports/teachers/<name>.json`: the student's and the teacher's metrics on the same held-out
 questions, what pruning kept, and the teacher settings the trial built (the `teacher` section with
 the candidate's keys over it). `python -m stages teachers` ranks them.
-Nothing but that file is kept: the teacher and the trial student live in a temporary folder.
+
+The trial is the pipeline's round 1 with the candidate as teacher, cut to `questions` training and
+`test_questions` test questions: the same library functions (think, prune, sft, evaluate_model)
+and the same seeds for every candidate, so two trials differ by their teacher alone. Each step
+keeps its result under data/.resume/ until the report is written, so a rerun after a crash
+resumes from the last finished step (and generation from its last saved chunk).
 """
 
 from __future__ import annotations
 
+import json
 import tempfile
 import time
 from dataclasses import asdict
@@ -19,14 +25,17 @@ from pathlib import Path
 import click
 
 from stages.common import open_backend, run
-from think_prune_train.artifacts import Problems, read_frame, write_json
-from think_prune_train.distillation import sample_traces, score
+from think_prune_train.artifacts import Problems, Traces, read_frame, write_frame, write_json
+from think_prune_train.generation import evaluate_model, forget_evaluation, think
 from think_prune_train.params import candidate_teacher, load_params, load_section, seed_of
 from think_prune_train.pruning import prune
+from think_prune_train.resume import clear, work_folder
 from think_prune_train.schedule import questions_for_round
 from think_prune_train.seeding import derive_seed
 from think_prune_train.sources import build_model
-from think_prune_train.training import SFTSettings, load_model, save_model, settings_from_params, sft
+from think_prune_train.training import load_model, save_model, sft
+
+ROUND = "r1"  # the trial stands in for the pipeline's first round, and takes its seeds
 
 
 @click.command()
@@ -36,51 +45,73 @@ def main(candidate: str, params_file: str) -> None:
     """Distil the base model from one candidate teacher and score the student."""
     started = time.perf_counter()
     params = load_params(params_file)
-    selection, seed = load_section("teacher_selection", params), seed_of(params)
-    spec = candidate_teacher(params, candidate)
-    prompt, generate, evaluate = (load_section(name, params) for name in ("prompt", "generate", "evaluate"))
+    selection, seed, spec = load_section("teacher_selection", params), seed_of(params), candidate_teacher(params, candidate)
+    sections = {name: load_section(name, params) for name in ("prompt", "generate", "prune", "train", "evaluate", "vllm")}
+    prompt, generate, evaluate = sections["prompt"], sections["generate"], sections["evaluate"]
+    trust_remote_code = load_section("base", params).trust_remote_code
     pool = read_frame("data/problems/train.parquet", Problems).set_index("question_id")
     test = read_frame("data/problems/test.parquet", Problems).head(selection.test_questions)
-    question_ids = questions_for_round(pool.index.tolist(), "r1", selection.questions, derive_seed(seed, "teacher-trial"))
-    with tempfile.TemporaryDirectory(prefix="tpt-teacher-") as work:
-        teacher_dir, student_dir = str(Path(work) / "teacher"), str(Path(work) / "student")
-        model, tokenizer = build_model(
-            spec, "data/problems/warmup.parquet", prompt, init_seed=derive_seed(seed, "trial-init", candidate) % 2**31,
-            warmup_seed=derive_seed(seed, "trial-warmup", candidate) % 2**31,
+    question_ids = questions_for_round(pool.index.tolist(), ROUND, selection.questions, seed)
+
+    label = f"select_teacher@{candidate}"
+    settings = {"seed": seed, "teacher": asdict(spec), "selection": asdict(selection), "trust": trust_remote_code,
+                **{name: asdict(section) for name, section in sections.items()}}
+    work = work_folder(label, settings, ["data/problems", "models/r0"])
+    teacher_dir, traces_file, student_dir = work / "teacher", work / "traces.parquet", work / "student"
+
+    if not (teacher_dir / "config.json").exists():
+        save_model(*build_model(spec, "data/problems/warmup.parquet", prompt, seed, role="teacher"), teacher_dir)
+    if not traces_file.exists():
+        teacher = open_backend(generate, str(teacher_dir), params, derive_seed(seed, "generate", ROUND))
+        traces = think(teacher, pool, question_ids, ROUND, prompt, generate, seed,
+                       label=f"trial-generate@{candidate}", model_path=str(teacher_dir))
+        write_frame(traces, traces_file, Traces)
+    traces = read_frame(traces_file, Traces)
+    teacher_metrics = _scored(work / "teacher.json", teacher_dir, f"trial-{candidate}-teacher", test, params, seed,
+                              prompt, evaluate)
+
+    student, tokenizer = load_model("models/r0", trust_remote_code)
+    kept, prune_stats = prune(traces, sections["prune"], derive_seed(seed, ROUND, "prune"), tokenizer)
+    if kept.empty:
+        raise click.ClickException(
+            f"select_teacher@{candidate}: none of the teacher's {len(traces)} traces was correct; it cannot teach "
+            f"this task as prompted (check prompt.* and that it answers in the '#### <number>' format)."
         )
-        save_model(model, tokenizer, teacher_dir)
-        teacher = open_backend(generate, teacher_dir, params, derive_seed(seed, "trial-generate"))
-        traces = sample_traces(teacher, pool, question_ids, prompt, generate, seed, f"{candidate} generate")
-        teacher_scores = score(open_backend(evaluate, teacher_dir, params, 0), test, prompt, evaluate, seed,
-                               f"{candidate} teacher")
-        student, student_tokenizer = load_model("models/r0", load_section("base", params).trust_remote_code)
-        kept, prune_stats = prune(traces, load_section("prune", params), derive_seed(seed, "trial-prune"),
-                                  student_tokenizer)
-        if kept.empty:
-            raise click.ClickException(
-                f"select_teacher@{candidate}: none of the teacher's {len(traces)} traces was correct; it cannot teach "
-                f"this task as prompted (check prompt.* and that it answers in the '#### <number>' format)."
-            )
-        settings = SFTSettings(**settings_from_params(load_section("train", params), derive_seed(seed, "trial-train") % 2**31))
+    if not (student_dir / "config.json").exists():
         with tempfile.TemporaryDirectory() as train_dir:
-            student, log = sft(student, student_tokenizer, kept, settings, train_dir)
+            student, log = sft(student, tokenizer, kept, sections["train"], derive_seed(seed, ROUND, "train") % 2**31,
+                               train_dir)
         losses = [entry["loss"] for entry in log if "loss" in entry]
-        save_model(student, student_tokenizer, student_dir)
-        student_scores = score(open_backend(evaluate, student_dir, params, 0), test, prompt, evaluate, seed,
-                               f"{candidate} student")
+        write_json({"examples": len(kept), "first_loss": losses[0] if losses else None,
+                    "last_loss": losses[-1] if losses else None}, work / "train.json")
+        save_model(student, tokenizer, student_dir)
+    student_metrics = _scored(work / "student.json", student_dir, f"trial-{candidate}-student", test, params, seed,
+                              prompt, evaluate)
+
     trial = {
         "candidate": candidate, "source": spec.source, "teacher_params": asdict(spec),
-        "student": student_scores, "teacher": teacher_scores,
-        "prune": prune_stats, "train": {"examples": len(kept), "first_loss": losses[0] if losses else None,
-                                        "last_loss": losses[-1] if losses else None},
+        "student": student_metrics, "teacher": teacher_metrics, "prune": prune_stats,
+        "train": json.loads((work / "train.json").read_text()),
         "questions": len(question_ids), "test_questions": len(test),
     }
     write_json(trial, f"reports/teachers/{candidate}.json")
+    clear(label)
     click.echo(
-        f"select_teacher@{candidate}: student Pass@1 {student_scores['pass@1']:.3f} "
-        f"(teacher's own {teacher_scores['pass@1']:.3f}), {prune_stats['kept']} traces kept, "
+        f"select_teacher@{candidate}: student Pass@1 {student_metrics['pass@1']:.3f} "
+        f"(teacher's own {teacher_metrics['pass@1']:.3f}), {prune_stats['kept']} traces kept, "
         f"{(time.perf_counter() - started) / 60:.1f} min"
     )
+
+
+def _scored(result: Path, model_dir: Path, name: str, test, params: dict, seed: int, prompt, evaluate) -> dict:
+    """The evaluate stage's metrics for the model in `model_dir`, kept in `result` once computed."""
+    if not result.exists():
+        backend = open_backend(evaluate, str(model_dir), params, derive_seed(seed, "evaluate", ROUND))
+        _, metrics = evaluate_model(backend, test, prompt, evaluate, seed, round_=ROUND, name=name,
+                                    model_path=str(model_dir))
+        write_json(metrics, result)
+        forget_evaluation(name)
+    return json.loads(result.read_text())
 
 
 if __name__ == "__main__":

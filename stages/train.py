@@ -19,17 +19,9 @@ import click
 from stages.common import round_option, run
 from think_prune_train.artifacts import Pairs, Pruned, read_frame, write_json
 from think_prune_train.params import load_params, load_section, seed_of
-from think_prune_train.preference import DPOSettings, dpo
+from think_prune_train.preference import dpo
 from think_prune_train.seeding import derive_seed
-from think_prune_train.training import (
-    SFTSettings,
-    is_main_process,
-    load_model,
-    process_count,
-    save_model,
-    settings_from_params,
-    sft,
-)
+from think_prune_train.training import is_main_process, load_model, process_count, save_model, sft
 
 
 @click.command()
@@ -53,15 +45,12 @@ def main(round_: str, previous: str, params_file: str) -> None:
             )
     start = f"models/{previous}" if train.init_from == "previous" else "models/r0"
     model, tokenizer = load_model(start, trust_remote_code=load_section("base", params).trust_remote_code)
-    common = settings_from_params(train, derive_seed(seed, round_, "train") % 2**31)
-    common["learning_rate"] = train.learning_rate_for(objective)
     with tempfile.TemporaryDirectory() as work_dir:
+        seed_for_round = derive_seed(seed, round_, "train") % 2**31
         if objective == "sft":
-            model, log = sft(model, tokenizer, examples, SFTSettings(**common), work_dir)
+            model, log = sft(model, tokenizer, examples, train, seed_for_round, work_dir)
         else:
-            weight = train.sft_weight if objective == "dpo_sft" else 0.0
-            settings = DPOSettings(**common, beta=train.dpo_beta, sft_weight=weight)
-            model, log = dpo(model, tokenizer, examples, settings, work_dir)
+            model, log = dpo(model, tokenizer, examples, train, seed_for_round, work_dir, objective)
     if not is_main_process():
         return
     save_model(model, tokenizer, f"models/{round_}")
@@ -72,7 +61,7 @@ def main(round_: str, previous: str, params_file: str) -> None:
         summary["processes"] = process_count()
     if objective != "sft":  # SFT logs keep their earlier form too
         summary["objective"] = objective
-        summary["learning_rate"] = common["learning_rate"]
+        summary["learning_rate"] = train.learning_rate_for(objective)
     write_json(summary, f"data/train_logs/{round_}.json")
     click.echo(
         f"train@{round_}: {objective} on {len(examples)} examples from {start} -> models/{round_} "

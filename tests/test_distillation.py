@@ -60,10 +60,18 @@ def test_each_candidate_teacher_gets_its_own_trial_stage(tmp_path):
     assert trials["short"]["train"]["first_loss"] != trials["long"]["train"]["first_loss"]  # students of different traces
     table = run(STAGES + ["teachers"], project)
     assert "| short |" in table and "| long |" in table
-    # A third candidate runs alone: the others' trials are not redone.
+    # A third candidate runs alone: the others' trials are not redone. It is killed once after its
+    # first chunk of traces; the rerun resumes from the teacher and the chunk it had saved.
     run(STAGES + ["params", *candidates, "+teacher_selection.candidates.third.source=tiny"], project)
+    killed = attempt(STAGES + ["select_teacher", "--candidate", "third"], project, TPT_FAILPOINT="trial-generate.chunk:1")
+    assert killed.returncode != 0 and not (project / "reports/teachers/third.json").exists()
     output = run(DVC + ["repro", "select_teacher@short", "select_teacher@long", "select_teacher@third"], project)
     assert executed(output) == {"select_teacher@third"}
+    assert "trial-generate@third: resuming, 1/1 chunks" in output
+    assert not (project / "data/.resume/select_teacher-third").exists()  # dropped once the report was written
+    # Every candidate gets the pipeline's seeds: `third` is `short` again, so its trial is too.
+    third = json.loads((project / "reports/teachers/third.json").read_text())
+    assert {**third, "candidate": "short"} == trials["short"]
 
 
 def test_a_candidate_without_a_source_is_refused(tmp_path):

@@ -4,7 +4,8 @@ import torch
 
 from think_prune_train.backends import Request, Sampling, load_backend
 from think_prune_train.backends.hf import TransformersBackend
-from think_prune_train.training import SFTSettings, load_model, save_model, sft
+from think_prune_train.params import LoraParams, TrainParams
+from think_prune_train.training import load_model, save_model, sft
 
 
 @pytest.fixture(scope="module")
@@ -36,8 +37,8 @@ def test_sft_changes_every_parameter_and_logs_loss(tiny_model_dir, tmp_path):
     model, tokenizer = load_model(tiny_model_dir)
     before = {name: parameter.detach().clone() for name, parameter in model.named_parameters()}
     examples = pd.DataFrame({"prompt": ["1 + 2 =\n", "5 - 3 =\n"] * 8, "completion": ["1 + 2 = 3\n#### 3", "5 - 3 = 2\n#### 2"] * 8})
-    settings = SFTSettings(learning_rate=1e-2, epochs=1, batch_size=8, warmup_ratio=0.0, max_length=64, seed=0)
-    trained, log = sft(model, tokenizer, examples, settings, tmp_path / "work", progress=False)
+    settings = TrainParams(learning_rate=1e-2, epochs=1, batch_size=8, warmup_ratio=0.0, max_length=64)
+    trained, log = sft(model, tokenizer, examples, settings, 0, tmp_path / "work", progress=False)
     assert any("loss" in entry for entry in log)
     unchanged = [name for name, parameter in trained.named_parameters() if torch.equal(parameter, before[name])]
     assert unchanged == []
@@ -51,8 +52,9 @@ def test_lora_training_merges_into_a_plain_model(tiny_model_dir, tmp_path):
     model, tokenizer = load_model(tiny_model_dir)
     before = {name: parameter.detach().clone() for name, parameter in model.named_parameters()}
     examples = pd.DataFrame({"prompt": ["1 + 2 =\n"] * 8, "completion": ["1 + 2 = 3\n#### 3"] * 8})
-    settings = SFTSettings(learning_rate=5e-2, epochs=2, batch_size=4, warmup_ratio=0.0, max_length=64, seed=0, lora_r=4)
-    trained, _ = sft(model, tokenizer, examples, settings, tmp_path / "work", progress=False)
+    settings = TrainParams(learning_rate=5e-2, epochs=2, batch_size=4, warmup_ratio=0.0, max_length=64, method="lora",
+                           lora=LoraParams(r=4))
+    trained, _ = sft(model, tokenizer, examples, settings, 0, tmp_path / "work", progress=False)
     names = {name for name, _ in trained.named_parameters()}
     assert names == set(before)  # merged: no adapter weights left
     changed = [name for name, parameter in trained.named_parameters() if not torch.equal(parameter, before[name])]

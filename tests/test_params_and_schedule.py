@@ -1,3 +1,6 @@
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -71,7 +74,7 @@ def test_every_section_of_the_default_validates():
         ("generate", {"temperature": -0.1}, "generate.temperature"),
         ("generate", {"top_p": 0}, "generate.top_p"),
         ("generate", {"backend": "onnx"}, "generate.backend"),
-        ("generate", {"samples": 4}, "unknown key(s) samples"),
+        ("generate", {"samples": 4}, "generate.samples: unknown key; known keys here: backend,"),
         ("train", {"init_from": "scratch"}, "train.init_from"),
         ("train", {"lora": {"rank": 8}}, "train.lora"),
         ("train", {"epochs": "two"}, "train.epochs"),
@@ -91,9 +94,56 @@ def test_seed_must_be_a_non_negative_integer():
 
 
 def test_train_launcher_must_be_python_or_plain_accelerate_launch():
-    from think_prune_train.params import ParamsError, TrainParams
-
-    TrainParams(launcher="accelerate launch --config_file conf/accelerate/gpus-8.yaml")
+    load_section("train", {"train": {"launcher": "accelerate launch --config_file conf/accelerate/gpus-8.yaml"}})
     for bad in ("torchrun", "accelerate launch x.yaml; rm -rf data", "accelerate launch $(id)"):
         with pytest.raises(ParamsError, match="train.launcher"):
-            TrainParams(launcher=bad)
+            load_section("train", {"train": {"launcher": bad}})
+
+
+def test_every_default_lives_in_the_schema():
+    """conf/config.yaml only picks groups; each key has one default (in params.py) and a help text."""
+    from think_prune_train.params import describe
+
+    assert set(yaml.safe_load((REPO / "conf/config.yaml").read_text())) == {"defaults"}
+    keys = {key for key, _, _ in describe()}
+    assert [key for key, _, text in describe() if not text] == []
+
+    def leaves(mapping, prefix=""):
+        for name, value in mapping.items():
+            if isinstance(value, dict) and f"{prefix}{name}" not in keys:
+                yield from leaves(value, f"{prefix}{name}.")
+            else:
+                yield f"{prefix}{name}"
+
+    assert set(leaves(yaml.safe_load((REPO / "params.yaml").read_text()))) == keys
+
+
+@pytest.mark.parametrize(
+    "section, values, message",
+    [
+        ("train", {"batch_size": "many"}, "train.batch_size: Value 'many' of type 'str' could not be converted to Integer"),
+        ("train", {"lora": 5}, "train.lora: "),
+        ("train", {"lora": {"rank": 8}}, "train.lora.rank: unknown key; known keys here: r, alpha, dropout"),
+        ("generate", {"temperature": None}, "generate.temperature: "),
+        ("evaluate", {"pass_at_k": ["one"]}, "evaluate.pass_at_k[0]: "),
+        ("prepare", ["chain_sum"], "prepare: expected a mapping, got list"),
+    ],
+)
+def test_wrong_types_name_the_full_key(section, values, message):
+    with pytest.raises(ParamsError, match=re.escape(message)):
+        load_section(section, {section: values})
+
+
+def test_a_candidates_unknown_key_names_the_candidate():
+    from think_prune_train.params import candidate_teacher
+
+    params = {"teacher_selection": {"candidates": {"big": {"source": "tiny", "warmpu": {"epochs": 2.0}}}}}
+    with pytest.raises(ParamsError, match=re.escape("teacher_selection.candidates.big.warmpu: unknown key")):
+        candidate_teacher(params, "big")
+
+
+def test_keys_lists_defaults_and_help():
+    result = subprocess.run(
+        [sys.executable, "-m", "stages", "keys", "train.lora"], cwd=REPO, capture_output=True, text=True, check=True
+    )
+    assert result.stdout.split()[:2] == ["train.lora.r", "16"] and "Adapter rank." in result.stdout

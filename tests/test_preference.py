@@ -1,9 +1,12 @@
+import dataclasses
+
 import pandas as pd
 import pytest
 import torch
 
-from think_prune_train.preference import DPOSettings, dpo, dpo_config, sequence_logprob
-from think_prune_train.training import load_model
+from think_prune_train.params import LoraParams, TrainParams
+from think_prune_train.preference import dpo, sequence_logprob
+from think_prune_train.training import load_model, trainer_config
 
 PAIRS = pd.DataFrame(
     {
@@ -13,7 +16,7 @@ PAIRS = pd.DataFrame(
     }
 )
 # A high learning rate so a few steps on the tiny model move log-probs by whole nats.
-FAST = {"learning_rate": 3e-2, "epochs": 5, "batch_size": 4, "warmup_ratio": 0.0, "max_length": 32, "seed": 0}
+FAST = TrainParams(learning_rate=3e-2, epochs=5, batch_size=4, warmup_ratio=0.0, max_length=32)
 
 
 def mean_logprobs(model, tokenizer, column: str) -> float:
@@ -31,8 +34,7 @@ def plain_dpo(tiny_model_dir, tmp_path_factory):
     model, tokenizer = load_model(tiny_model_dir)
     before = {name: parameter.detach().clone() for name, parameter in model.named_parameters()}
     margin_before = mean_margin(model, tokenizer)
-    settings = DPOSettings(**FAST)
-    trained, log = dpo(model, tokenizer, PAIRS, settings, tmp_path_factory.mktemp("dpo"), progress=False)
+    trained, log = dpo(model, tokenizer, PAIRS, FAST, 0, tmp_path_factory.mktemp("dpo"), progress=False)
     return trained, tokenizer, log, before, margin_before
 
 
@@ -45,15 +47,14 @@ def test_dpo_widens_the_margin_and_changes_every_parameter(plain_dpo):
 
 
 def test_joint_objective_config_and_it_lifts_the_chosen_more(plain_dpo, tiny_model_dir, tmp_path):
-    settings = DPOSettings(**FAST, sft_weight=1.0)
-    config = dpo_config(settings, len(PAIRS), tmp_path / "config")
-    assert (config.loss_type, config.loss_weights) == (["sigmoid", "sft"], [1.0, 1.0])
-    plain_config = dpo_config(DPOSettings(**FAST), len(PAIRS), tmp_path / "config")
+    config = trainer_config(FAST, "dpo_sft", len(PAIRS), 0, tmp_path / "config")
+    assert (config.loss_type, config.loss_weights) == (["sigmoid", "sft"], [1.0, FAST.sft_weight])
+    plain_config = trainer_config(FAST, "dpo", len(PAIRS), 0, tmp_path / "config")
     assert (plain_config.loss_type, plain_config.loss_weights) == (["sigmoid"], [1.0])
 
     model, tokenizer = load_model(tiny_model_dir)
     chosen_before = mean_logprobs(model, tokenizer, "chosen")
-    joint, log = dpo(model, tokenizer, PAIRS, settings, tmp_path / "work", progress=False)
+    joint, log = dpo(model, tokenizer, PAIRS, FAST, 0, tmp_path / "work", "dpo_sft", progress=False)
     assert any("loss" in entry for entry in log)
     assert mean_margin(joint, tokenizer) > 1.0  # still a preference objective
     # Same data, seed and schedule: the SFT term lifts the chosen completions' likelihood beyond
@@ -68,14 +69,14 @@ def test_joint_objective_config_and_it_lifts_the_chosen_more(plain_dpo, tiny_mod
 def test_unusable_pairs_are_refused(tiny_model_dir, tmp_path, pairs):
     model, tokenizer = load_model(tiny_model_dir)
     with pytest.raises(ValueError, match="no preference pairs|lack column"):
-        dpo(model, tokenizer, pairs, DPOSettings(**FAST), tmp_path / "work", progress=False)
+        dpo(model, tokenizer, pairs, FAST, 0, tmp_path / "work", progress=False)
 
 
 def test_lora_dpo_merges_into_a_plain_model(tiny_model_dir, tmp_path):
     model, tokenizer = load_model(tiny_model_dir)
     before = {name: parameter.detach().clone() for name, parameter in model.named_parameters()}
-    settings = DPOSettings(**FAST, lora_r=4)
-    trained, _ = dpo(model, tokenizer, PAIRS, settings, tmp_path / "work", progress=False)
+    settings = dataclasses.replace(FAST, method="lora", lora=LoraParams(r=4))
+    trained, _ = dpo(model, tokenizer, PAIRS, settings, 0, tmp_path / "work", progress=False)
     assert type(trained).__name__ == "LlamaForCausalLM"
     assert {name for name, _ in trained.named_parameters()} == set(before)  # merged: no adapter weights left
     changed = [name for name, parameter in trained.named_parameters() if not torch.equal(parameter, before[name])]

@@ -1,13 +1,19 @@
-"""OmegaConf resolvers DVC's Hydra composition needs to unroll rounds.
+"""What DVC's Hydra composition needs from the package: the params schema and the round resolvers.
 
 DVC imports packages under `hydra_plugins/` (in the repository root) before it composes
-`conf/config.yaml` into `params.yaml`, so `${tpt_schedule:${rounds}}` becomes
-`{r1: r0, r2: r1, ...}` for `dvc exp run -S rounds=5`.
+`conf/config.yaml` into `params.yaml`. Importing this one registers `Params` (every key, type and
+default; see think_prune_train.params) as the config `params_schema`, which `conf/config.yaml`
+lists first among its defaults, and the resolvers that unroll rounds: `${tpt_schedule:${rounds}}`
+becomes `{r1: r0, r2: r1, ...}` for `dvc exp run -S rounds=5`.
 """
 
+from hydra.core.config_store import ConfigStore
 from omegaconf import OmegaConf
 
+from think_prune_train.params import Params
 from think_prune_train.schedule import evaluated, generators, history, schedule, teachers
+
+ConfigStore.instance().store(name="params_schema", node=Params)
 
 # Resolvers must hand back OmegaConf containers: a plain dict is rejected when DVC dumps params.yaml.
 OmegaConf.register_new_resolver("tpt_schedule", lambda rounds: OmegaConf.create(schedule(rounds)), replace=True)

@@ -1,82 +1,130 @@
-"""Typed, documented parameters: one dataclass per section of `params.yaml`.
+"""The pipeline's parameters: one typed, documented dataclass per section of `params.yaml`.
 
-`params.yaml` is composed from `conf/` by Hydra (`dvc exp run` does this on every run); each
-stage reads only its own sections through `load_section`, which rejects unknown keys and
-out-of-range values with a message naming the key.
+This module is the single source of truth for every key, its type, its default and its valid
+range. Hydra checks the composition of `conf/` against it: `Params` is registered with Hydra's
+ConfigStore (by `hydra_plugins/think_prune_train_resolvers`) and `conf/config.yaml` lists it
+first among its defaults, so `conf/` holds only what a model, a task or a profile changes.
+`python -m stages keys` prints every key with its default and help.
+
+Types, unknown keys and merging are OmegaConf's job. The range checks live in each dataclass's
+`__post_init__`, which names keys relative to that dataclass; `load_section` puts the section's
+path in front (`base.tiny.heads`, `teacher_selection.candidates.big.warmup.epochs`).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import re
-import types
+import string
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
+from omegaconf import OmegaConf
+from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
 
 
 class ParamsError(ValueError):
-    """A missing, unknown or invalid parameter; the message names the key."""
+    """A missing, unknown or invalid parameter; the message names the key (or the file)."""
+
+    def __init__(self, message: str, key: str | None = None, reason: str | None = None):
+        super().__init__(message)
+        self.key, self.reason = key, reason
+
+    @classmethod
+    def at(cls, key: str, reason: str) -> ParamsError:
+        return cls(f"params: {key}: {reason}", key, reason)
 
 
 def _check(condition: bool, key: str, message: str) -> None:
     if not condition:
-        raise ParamsError(f"params: {key}: {message}")
+        raise ParamsError.at(key, message)
+
+
+def _help(text: str) -> dict[str, str]:
+    return {"help": text}
+
+
+# Questions prepare may be asked for in all (a reasoning-gym task is drawn 4x over; GSM8K has 8,792).
+MAX_QUESTIONS = 1_000_000
 
 
 @dataclass
 class PrepareParams:
-    task: str = field(default="chain_sum", metadata={"help": "reasoning-gym dataset name, or 'gsm8k'."})
+    task: str = field(default="chain_sum", metadata=_help("reasoning-gym dataset name, or 'gsm8k'."))
     task_options: dict[str, Any] = field(
-        default_factory=dict, metadata={"help": "Keyword arguments for reasoning_gym.create_dataset."}
+        default_factory=dict, metadata=_help("Keyword arguments for reasoning_gym.create_dataset.")
     )
     question_template: str = field(
         default="{question}",
-        metadata={"help": "Python format string over a task item: {question}, {metadata[expression]}, ..."},
+        metadata=_help("Python format string over a task item: {question}, {metadata[expression]}, ..."),
     )
     compact: bool = field(
         default=False,
-        metadata={"help": "Drop spaces from questions and worked solutions (halves a character-level model's sequences)."},
+        metadata=_help("Drop spaces from questions and worked solutions (halves a character-level model's sequences)."),
     )
     source: str | None = field(
         default=None,
-        metadata={"help": "gsm8k only: a hub id (openai/gsm8k) or a local folder holding train and test .jsonl/.parquet."},
+        metadata=_help("gsm8k only: a hub id (openai/gsm8k) or a local folder holding train and test .jsonl/.parquet."),
+    )
+    train_questions: int = field(default=9000, metadata=_help("Size of the training-question pool."))
+    test_questions: int = field(default=200, metadata=_help("Held-out questions for evaluation."))
+    warmup_questions: int = field(
+        default=0, metadata=_help("Questions with worked solutions for the base stage's warm-start.")
     )
     max_question_chars: int = field(
-        default=10000, metadata={"help": "Longest question accepted; a longer row is reported as bad input."}
-    )
-    train_questions: int = field(default=2000, metadata={"help": "Size of the training-question pool."})
-    test_questions: int = field(default=200, metadata={"help": "Held-out questions for evaluation."})
-    warmup_questions: int = field(
-        default=0, metadata={"help": "Questions with worked solutions for the base stage's warm-start."}
+        default=10000, metadata=_help("Longest question accepted; a longer row is reported as bad input.")
     )
 
     def __post_init__(self) -> None:
-        _check(self.train_questions > 0, "prepare.train_questions", "must be positive")
-        _check(self.test_questions > 0, "prepare.test_questions", "must be positive")
-        _check(self.warmup_questions >= 0, "prepare.warmup_questions", "must be zero or positive")
-        _check(self.max_question_chars > 0, "prepare.max_question_chars", "must be positive")
+        _check(self.train_questions > 0, "train_questions", "must be positive")
+        _check(self.test_questions > 0, "test_questions", "must be positive")
+        _check(self.warmup_questions >= 0, "warmup_questions", "must be zero or positive")
+        _check(self.max_question_chars > 0, "max_question_chars", "must be positive")
+        total = self.train_questions + self.test_questions + self.warmup_questions
+        _check(
+            total <= MAX_QUESTIONS, "train_questions",
+            f"train_questions + test_questions + warmup_questions is {total:,}, over {MAX_QUESTIONS:,}: prepare draws "
+            f"four times as many task items to measure the mix of difficulties, which would run for hours",
+        )
+        _check_question_template(self.question_template)
+
+
+def _check_question_template(template: str) -> None:
+    """Only `{field}` and `{field[key]}`: str.format would also reach attributes (`{question.__class__}`)
+    and pad to any width (`{question:>9999999999}` asks for gigabytes)."""
+    try:
+        fields = [(name, spec, conversion) for _, name, spec, conversion in string.Formatter().parse(template)
+                  if name is not None]
+    except ValueError as error:
+        raise ParamsError.at("question_template", f"{template!r} is not a valid format string: {error}") from None
+    for name, spec, conversion in fields:
+        _check(
+            re.fullmatch(r"[A-Za-z_]\w*(\[\w+\])*", name) is not None and not spec and not conversion, "question_template",
+            f"{{{name}{'!' + conversion if conversion else ''}{':' + spec if spec else ''}}} is not allowed: use plain "
+            f"fields such as {{question}} or {{metadata[expression]}}, with no attribute, conversion or format spec",
+        )
 
 
 @dataclass
 class TinyModelParams:
-    hidden_size: int = 128
-    layers: int = 4
-    heads: int = 4
-    max_positions: int = 256
+    """The character-level Llama built when a model's `source` is 'tiny'."""
 
-    def check(self, key: str) -> None:
-        """`key` is where this mapping sits (base.tiny, teacher.tiny, ...): errors name it."""
+    hidden_size: int = field(default=128, metadata=_help("Width of the model."))
+    layers: int = field(default=4, metadata=_help("Transformer layers."))
+    heads: int = field(default=4, metadata=_help("Attention heads; hidden_size / heads must be even."))
+    max_positions: int = field(default=256, metadata=_help("Longest sequence in characters (also the warm-up's max_length)."))
+
+    def __post_init__(self) -> None:
         for name in ("hidden_size", "layers", "heads", "max_positions"):
-            _check(getattr(self, name) > 0, f"{key}.{name}", "must be positive")
+            _check(getattr(self, name) > 0, name, "must be positive")
         # Each head gets hidden_size / heads dimensions, and rotary position embeddings turn them in pairs.
-        _check(self.hidden_size % 2 == 0, f"{key}.hidden_size", "must be even (attention heads use dimensions in pairs)")
+        _check(self.hidden_size % 2 == 0, "hidden_size", "must be even (attention heads use dimensions in pairs)")
         _check(
-            self.hidden_size % (2 * self.heads) == 0, f"{key}.heads",
-            f"{self.heads} does not split {key}.hidden_size={self.hidden_size} into heads of an even size: each head "
+            self.hidden_size % (2 * self.heads) == 0, "heads",
+            f"{self.heads} does not split hidden_size={self.hidden_size} into heads of an even size: each head "
             f"gets hidden_size / heads dimensions, used in pairs; pick heads so that hidden_size / heads is even "
             f"(e.g. {_divisor_near(self.hidden_size // 2, self.heads)})",
         )
@@ -89,166 +137,180 @@ def _divisor_near(number: int, wanted: int) -> int:
 
 @dataclass
 class WarmupParams:
-    epochs: float = 1.0
-    learning_rate: float = 1e-3
-    batch_size: int = 64
+    """The SFT warm-start of a 'tiny' model on the warm-up questions' worked solutions."""
 
-    def check(self, key: str) -> None:
-        """`key` is where this mapping sits (base.warmup, teacher.warmup, ...): errors name it."""
-        _check(self.epochs > 0, f"{key}.epochs", "must be positive")
-        _check(self.learning_rate > 0, f"{key}.learning_rate", "must be positive")
-        _check(self.batch_size > 0, f"{key}.batch_size", "must be positive")
+    epochs: float = field(default=1.0, metadata=_help("Passes over the warm-up solutions."))
+    learning_rate: float = field(default=0.003, metadata=_help("Peak learning rate (cosine schedule, 5 % warm-up)."))
+    batch_size: int = field(default=64, metadata=_help("Sequences per optimizer step."))
+
+    def __post_init__(self) -> None:
+        _check(self.epochs > 0, "epochs", "must be positive")
+        _check(self.learning_rate > 0, "learning_rate", "must be positive")
+        _check(self.batch_size > 0, "batch_size", "must be positive")
 
 
 @dataclass
 class BaseParams:
     source: str = field(
         default="tiny",
-        metadata={"help": "'tiny' (built and warm-started), a hub id, a local folder, or 'gguf:<path or package/file>'."},
+        metadata=_help("'tiny' (built and warm-started), a hub id, a local folder, or 'gguf:<path or package/file>'."),
+    )
+    trust_remote_code: bool = field(
+        default=False, metadata=_help("Allow model code from the hub (off by default); base's also applies to every checkpoint loaded.")
     )
     tiny: TinyModelParams = field(default_factory=TinyModelParams)
     warmup: WarmupParams = field(default_factory=WarmupParams)
-    trust_remote_code: bool = field(default=False, metadata={"help": "Allow model code from the hub (off by default)."})
 
 
 @dataclass
 class TeacherParams(BaseParams):
     source: str = field(
         default="none",
-        metadata={
-            "help": "'none' (the model improves on its own traces) or a teacher that generates every round's "
-            "traces instead: 'tiny' (built from `tiny`, warm-started by `warmup`), a hub id, a folder or 'gguf:...'."
-        },
+        metadata=_help(
+            "'none' (the model improves on its own traces) or a teacher that generates every round's traces "
+            "instead: 'tiny' (built from `tiny`, warm-started by `warmup`), a hub id, a folder or 'gguf:...'. "
+            "The teacher sees the same `prompt`; pick one that answers in the student's format."
+        ),
     )
+    # A tiny teacher gets twice the base model's warm-up.
+    warmup: WarmupParams = field(default_factory=lambda: WarmupParams(epochs=2.0))
 
 
 @dataclass
 class TeacherSelectionParams:
-    candidates: dict[str, dict] = field(
+    candidates: dict[str, Any] = field(
         default_factory=dict,
-        metadata={
-            "help": "Teachers to try, by name: each a `source` plus any `teacher` keys it changes (tiny, warmup, ...). "
-            "DVC runs one select_teacher@<name> stage per candidate."
-        },
+        metadata=_help(
+            "Teachers to try, by name: each a `source` plus any `teacher` keys it changes, e.g. {warmup-4: {source: "
+            "tiny, warmup: {epochs: 4.0}}}. DVC runs one select_teacher@<name> stage per candidate: the same "
+            "distillation trial for each (generate, prune, SFT the base model once, score the student); "
+            "`python -m stages teachers` ranks them."
+        ),
     )
-    questions: int = field(default=300, metadata={"help": "Training questions each candidate generates for."})
-    test_questions: int = field(default=100, metadata={"help": "Held-out questions the trial student is scored on."})
+    questions: int = field(default=300, metadata=_help("Training questions each candidate generates for."))
+    test_questions: int = field(default=100, metadata=_help("Held-out questions the trial student is scored on."))
 
     def __post_init__(self) -> None:
-        _check(self.questions > 0, "teacher_selection.questions", "must be positive")
-        _check(self.test_questions > 0, "teacher_selection.test_questions", "must be positive")
+        _check(self.questions > 0, "questions", "must be positive")
+        _check(self.test_questions > 0, "test_questions", "must be positive")
         for name in self.candidates:
             _check(
-                re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]*", str(name)) is not None, "teacher_selection.candidates",
+                re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]*", str(name)) is not None, "candidates",
                 f"name {name!r} must be letters, digits, '-' or '_' (it names a stage and a report file)",
             )
             _check(
                 isinstance(self.candidates[name], dict) and "source" in self.candidates[name],
-                f"teacher_selection.candidates.{name}", "must be a mapping with at least a `source`",
+                f"candidates.{name}", "must be a mapping with at least a `source`",
             )
 
 
 @dataclass
 class PromptParams:
-    template: str = field(default="{question}\n", metadata={"help": "Format string with {question}."})
-    chat: bool = field(default=False, metadata={"help": "Wrap the prompt in the tokenizer's chat template."})
+    template: str = field(default="{question}\n", metadata=_help("Format string with {question}."))
+    chat: bool = field(default=False, metadata=_help("Wrap the prompt in the tokenizer's chat template."))
 
     def __post_init__(self) -> None:
-        _check("{question}" in self.template, "prompt.template", "must contain {question}")
+        _check("{question}" in self.template, "template", "must contain {question}")
 
 
 @dataclass
 class SamplingParams:
-    temperature: float = 0.8
-    top_p: float = 1.0
-    max_new_tokens: int = 64
-    batch_size: int = 64
-    backend: str = "transformers"
+    """What `generate` and `evaluate` share: the backend and how it samples."""
+
+    backend: str = field(default="transformers", metadata=_help("'transformers' (CPU or GPU) or 'vllm' (GPU)."))
+    temperature: float = field(default=1.0, metadata=_help("Sampling temperature (0 = greedy)."))
+    top_p: float = field(default=1.0, metadata=_help("Nucleus sampling threshold (1.0 = off)."))
+    max_new_tokens: int = field(default=48, metadata=_help("Longest completion, in tokens."))
+    batch_size: int = field(default=256, metadata=_help("Prompts per forward pass (transformers backend)."))
     checkpoint_every: int = field(
         default=1024,
-        metadata={"help": "Save finished samples every this many requests; a rerun after a crash resumes from them."},
+        metadata=_help("Save finished samples every this many requests; a rerun after a crash resumes from them."),
     )
 
-    def check(self, section: str) -> None:
-        _check(0.0 <= self.temperature <= 5.0, f"{section}.temperature", "must be in [0, 5] (0 = greedy)")
-        _check(0.0 < self.top_p <= 1.0, f"{section}.top_p", "must be in (0, 1]")
-        _check(self.max_new_tokens > 0, f"{section}.max_new_tokens", "must be positive")
-        _check(self.batch_size > 0, f"{section}.batch_size", "must be positive")
-        _check(self.checkpoint_every > 0, f"{section}.checkpoint_every", "must be positive")
+    def __post_init__(self) -> None:
         from think_prune_train.backends import BACKENDS
 
-        _check(self.backend in BACKENDS, f"{section}.backend", f"must be one of {', '.join(BACKENDS)}")
+        _check(0.0 <= self.temperature <= 5.0, "temperature", "must be in [0, 5] (0 = greedy)")
+        _check(0.0 < self.top_p <= 1.0, "top_p", "must be in (0, 1]")
+        _check(self.max_new_tokens > 0, "max_new_tokens", "must be positive")
+        _check(self.batch_size > 0, "batch_size", "must be positive")
+        _check(self.checkpoint_every > 0, "checkpoint_every", "must be positive")
+        _check(self.backend in BACKENDS, "backend", f"must be one of {', '.join(BACKENDS)}")
 
 
 @dataclass
 class GenerateParams(SamplingParams):
-    samples_per_question: int = field(default=4, metadata={"help": "Solutions sampled per training question."})
+    temperature: float = field(default=0.5, metadata=_help("Sampling temperature (0 = greedy)."))
+    samples_per_question: int = field(default=4, metadata=_help("Solutions sampled per training question."))
     questions_per_round: int = field(
-        default=0, metadata={"help": "Fresh questions drawn from the pool each round; 0 = the whole pool every round."}
+        default=3000,
+        metadata=_help("Fresh questions drawn from the pool each round; 0 = the whole pool every round."),
     )
 
     def __post_init__(self) -> None:
-        self.check("generate")
-        _check(self.samples_per_question > 0, "generate.samples_per_question", "must be positive")
-        _check(self.questions_per_round >= 0, "generate.questions_per_round", "must be zero or positive")
+        super().__post_init__()
+        _check(self.samples_per_question > 0, "samples_per_question", "must be positive")
+        _check(self.questions_per_round >= 0, "questions_per_round", "must be zero or positive")
 
 
 @dataclass
 class PruneParams:
-    grading: str = field(default="strict", metadata={"help": "'strict' (answer after ####) or 'flexible'."})
+    grading: str = field(default="strict", metadata=_help("'strict' (answer after ####) or 'flexible'."))
     require_correct: bool = field(
-        default=True, metadata={"help": "false keeps traces whatever their answer: the no-pruning control."}
+        default=True, metadata=_help("false keeps traces whatever their answer: the no-pruning control.")
     )
-    max_per_question: int = field(default=1, metadata={"help": "Correct traces kept per question (0 = all)."})
-    deduplicate: bool = field(default=True, metadata={"help": "Drop identical completions of the same question."})
-    max_examples: int = field(default=0, metadata={"help": "Cap on kept traces, sampled by seed (0 = no cap)."})
+    max_per_question: int = field(default=2, metadata=_help("Correct traces kept per question (0 = all)."))
+    deduplicate: bool = field(default=True, metadata=_help("Drop identical completions of the same question."))
+    max_examples: int = field(default=0, metadata=_help("Cap on kept traces, sampled by seed (0 = no cap)."))
     select: str = field(
         default="first",
-        metadata={
-            "help": "Which correct traces of a question to keep: 'first' (lowest samples), 'shortest', 'longest', "
+        metadata=_help(
+            "Which correct traces of a question to keep: 'first' (lowest samples), 'shortest', 'longest', "
             "'spread' (across length bins) or 'diverse' (most mutually different by edit distance, DED)."
-        },
+        ),
     )
-    length_bins: int = field(default=3, metadata={"help": "Length bins per question for select=spread."})
+    length_bins: int = field(default=3, metadata=_help("Length bins per question for select=spread."))
     max_tokens: int = field(
-        default=0, metadata={"help": "Drop traces longer than this many tokens of the trained model (0 = no limit)."}
+        default=0, metadata=_help("Drop traces longer than this many tokens of the trained model (0 = no limit).")
     )
     require_format: bool = field(
-        default=False, metadata={"help": "Drop traces that do not end in the '#### <answer>' format."}
+        default=False, metadata=_help("Drop traces that do not end in the '#### <answer>' format.")
     )
-    long_tokens: int = field(default=0, metadata={"help": "Traces over this many tokens count as long (0 = off)."})
-    max_long_share: float = field(default=1.0, metadata={"help": "Largest share of long traces among those kept."})
+    long_tokens: int = field(default=0, metadata=_help("Traces over this many tokens count as long (0 = off)."))
+    max_long_share: float = field(default=1.0, metadata=_help("Largest share of long traces among those kept."))
     compress_above: float = field(
         default=1.0,
-        metadata={"help": "Drop questions the model already solves at a rate above this (1.0 = keep all)."},
+        metadata=_help("Drop questions the model already solves at a rate above this (1.0 = keep all)."),
     )
     pairs_per_question: int = field(
-        default=2, metadata={"help": "Preference pairs (correct, incorrect) per question for DPO (0 = none)."}
+        default=2, metadata=_help("Preference pairs (correct, incorrect) per question for DPO, in data/pairs/ (0 = none).")
     )
     pair_shared_prefix: bool = field(
-        default=True, metadata={"help": "Move a pair's shared opening into the prompt (fine-grained DPO)."}
+        default=True, metadata=_help("Move a pair's shared opening into the prompt (fine-grained DPO).")
     )
 
     def __post_init__(self) -> None:
         from think_prune_train.selection import SELECTION_METHODS
 
-        _check(self.grading in ("strict", "flexible"), "prune.grading", "must be 'strict' or 'flexible'")
-        _check(self.max_per_question >= 0, "prune.max_per_question", "must be zero or positive")
-        _check(self.max_examples >= 0, "prune.max_examples", "must be zero or positive")
-        _check(self.select in SELECTION_METHODS, "prune.select", f"must be one of {', '.join(SELECTION_METHODS)}")
-        _check(self.length_bins >= 1, "prune.length_bins", "must be at least 1")
-        _check(self.max_tokens >= 0, "prune.max_tokens", "must be zero (no limit) or positive")
-        _check(self.long_tokens >= 0, "prune.long_tokens", "must be zero (off) or positive")
-        _check(0 <= self.max_long_share <= 1, "prune.max_long_share", "must be in [0, 1]")
-        _check(0 <= self.compress_above <= 1, "prune.compress_above", "must be in [0, 1] (1.0 keeps every question)")
-        _check(self.pairs_per_question >= 0, "prune.pairs_per_question", "must be zero or positive")
+        _check(self.grading in ("strict", "flexible"), "grading", "must be 'strict' or 'flexible'")
+        _check(self.max_per_question >= 0, "max_per_question", "must be zero or positive")
+        _check(self.max_examples >= 0, "max_examples", "must be zero or positive")
+        _check(self.select in SELECTION_METHODS, "select", f"must be one of {', '.join(SELECTION_METHODS)}")
+        _check(self.length_bins >= 1, "length_bins", "must be at least 1")
+        _check(self.max_tokens >= 0, "max_tokens", "must be zero (no limit) or positive")
+        _check(self.long_tokens >= 0, "long_tokens", "must be zero (off) or positive")
+        _check(0 <= self.max_long_share <= 1, "max_long_share", "must be in [0, 1]")
+        _check(0 <= self.compress_above <= 1, "compress_above", "must be in [0, 1] (1.0 keeps every question)")
+        _check(self.pairs_per_question >= 0, "pairs_per_question", "must be zero or positive")
 
 
 @dataclass
 class LoraParams:
-    r: int = 16
-    alpha: int = 32
-    dropout: float = 0.05
+    """LoRA adapters on every linear layer, used when train.method is 'lora'."""
+
+    r: int = field(default=16, metadata=_help("Adapter rank."))
+    alpha: int = field(default=32, metadata=_help("Adapter scaling (alpha / r)."))
+    dropout: float = field(default=0.05, metadata=_help("Dropout on the adapters' input."))
 
 
 OBJECTIVES = ("sft", "dpo", "dpo_sft")
@@ -271,86 +333,86 @@ def train_schedulers() -> tuple[str, ...]:
 @dataclass
 class TrainParams:
     init_from: str = field(
-        default="previous", metadata={"help": "'previous' round's model (the paper) or 'base' (STaR / ReST-EM)."}
+        default="previous", metadata=_help("'previous' round's model (the paper) or 'base' (STaR / ReST-EM).")
     )
-    method: str = field(default="full", metadata={"help": "'full' fine-tune or 'lora' (merged into the saved model)."})
-    learning_rate: float = 1e-4
-    epochs: float = 1.0
-    batch_size: int = 16
-    gradient_accumulation: int = 1
-    scheduler: str = "cosine"
-    warmup_ratio: float = 0.1
-    weight_decay: float = 0.0
-    max_length: int = 512
+    method: str = field(default="full", metadata=_help("'full' fine-tune or 'lora' (merged into the saved model)."))
+    learning_rate: float = field(default=5e-4, metadata=_help("Peak learning rate of sft rounds."))
+    epochs: float = field(default=3.0, metadata=_help("Passes over the round's kept traces (or pairs)."))
+    batch_size: int = field(default=64, metadata=_help("Sequences (or pairs) per step and process."))
+    gradient_accumulation: int = field(default=1, metadata=_help("Steps accumulated per optimizer step."))
+    scheduler: str = field(default="cosine", metadata=_help("transformers' learning-rate schedule."))
+    warmup_ratio: float = field(default=0.05, metadata=_help("Share of all optimizer steps spent warming up."))
+    weight_decay: float = field(default=0.0, metadata=_help("AdamW weight decay."))
+    max_length: int = field(default=128, metadata=_help("Longest prompt + completion, in tokens; longer is cut."))
     precision: str = field(
-        default="bf16", metadata={"help": "'bf16' mixed precision (TRL's default, on CPU too; the paper's) or 'fp32'."}
+        default="bf16", metadata=_help("'bf16' mixed precision (TRL's default, on CPU too; the paper's) or 'fp32'.")
     )
     objective: str = field(
         default="sft",
-        metadata={
-            "help": "'sft' on the kept traces, 'dpo' on the preference pairs, or 'dpo_sft': DPO + sft_weight x SFT "
+        metadata=_help(
+            "'sft' on the kept traces, 'dpo' on the preference pairs, or 'dpo_sft': DPO + sft_weight x SFT "
             "on the chosen side."
-        },
+        ),
     )
     objective_by_round: dict[str, str] = field(
-        default_factory=dict, metadata={"help": "Per-round objectives overriding `objective`, e.g. {r3: dpo_sft}."}
+        default_factory=dict, metadata=_help("Per-round objectives overriding `objective`, e.g. {r3: dpo_sft}.")
     )
-    dpo_beta: float = field(default=0.1, metadata={"help": "DPO's beta: how strongly to stay near the start model."})
+    dpo_beta: float = field(default=0.1, metadata=_help("DPO's beta: how strongly to stay near the start model."))
     dpo_learning_rate: float | None = field(
         default=None,
-        metadata={
-            "help": "Learning rate of dpo and dpo_sft rounds (null = learning_rate). DPO usually needs a far lower "
+        metadata=_help(
+            "Learning rate of dpo and dpo_sft rounds (null = learning_rate). DPO usually needs a far lower "
             "one than SFT: at SFT's rate it can collapse the model."
-        },
+        ),
     )
-    sft_weight: float = field(default=1.0, metadata={"help": "alpha in DPO + alpha x SFT (objective dpo_sft)."})
+    sft_weight: float = field(default=1.0, metadata=_help("alpha in DPO + alpha x SFT (objective dpo_sft)."))
     launcher: str = field(
         default="python",
-        metadata={
-            "help": "What runs the train stage: 'python', or 'accelerate launch --config_file <file>' for several "
-            "processes (GPUs, or CPU processes over gloo); batch_size is per process."
-        },
+        metadata=_help(
+            "What runs the train stage: 'python', or 'accelerate launch --config_file <file>' for several "
+            "processes (GPUs, or CPU processes over gloo; see conf/accelerate/); batch_size is per process."
+        ),
     )
     lora: LoraParams = field(default_factory=LoraParams)
 
     def __post_init__(self) -> None:
-        _check(self.batch_size > 0, "train.batch_size", "must be positive")
-        _check(self.gradient_accumulation > 0, "train.gradient_accumulation", "must be positive (1 = no accumulation)")
-        _check(self.max_length > 0, "train.max_length", "must be positive")
+        _check(self.batch_size > 0, "batch_size", "must be positive")
+        _check(self.gradient_accumulation > 0, "gradient_accumulation", "must be positive (1 = no accumulation)")
+        _check(self.max_length > 0, "max_length", "must be positive")
         _check(
-            self.scheduler in train_schedulers(), "train.scheduler",
+            self.scheduler in train_schedulers(), "scheduler",
             f"must be one of {', '.join(train_schedulers())}; transformers' "
             f"{', '.join(NEEDS_EVALUATION_OR_ARGUMENTS)} need an evaluation set or scheduler arguments that "
             f"train has no key for",
         )
-        _check(self.init_from in ("previous", "base"), "train.init_from", "must be 'previous' or 'base'")
+        _check(self.init_from in ("previous", "base"), "init_from", "must be 'previous' or 'base'")
         _check(
             self.launcher == "python"
             or (self.launcher.startswith("accelerate launch") and re.fullmatch(r"[\w./= -]+", self.launcher)),
-            "train.launcher",
-            "must be 'python' or 'accelerate launch' with plain options, no shell characters (e.g. 'accelerate launch --config_file "
-            "conf/accelerate/cpu-2-processes.yaml')",
+            "launcher",
+            "must be 'python' or 'accelerate launch' with plain options, no shell characters (e.g. 'accelerate "
+            "launch --config_file conf/accelerate/cpu-2-processes.yaml')",
         )
-        _check(self.method in ("full", "lora"), "train.method", "must be 'full' or 'lora'")
-        _check(self.learning_rate > 0, "train.learning_rate", "must be positive")
-        _check(self.epochs > 0, "train.epochs", "must be positive")
-        _check(0 <= self.warmup_ratio < 1, "train.warmup_ratio", "must be in [0, 1)")
-        _check(self.precision in ("fp32", "bf16"), "train.precision", "must be 'fp32' or 'bf16'")
-        for where, objective in [("train.objective", self.objective)] + [
-            (f"train.objective_by_round.{name}", value) for name, value in self.objective_by_round.items()
+        _check(self.method in ("full", "lora"), "method", "must be 'full' or 'lora'")
+        _check(self.learning_rate > 0, "learning_rate", "must be positive")
+        _check(self.epochs > 0, "epochs", "must be positive")
+        _check(0 <= self.warmup_ratio < 1, "warmup_ratio", "must be in [0, 1)")
+        _check(self.precision in ("fp32", "bf16"), "precision", "must be 'fp32' or 'bf16'")
+        for where, objective in [("objective", self.objective)] + [
+            (f"objective_by_round.{name}", value) for name, value in self.objective_by_round.items()
         ]:
             _check(objective in OBJECTIVES, where, f"must be one of {', '.join(OBJECTIVES)}")
         for name in self.objective_by_round:
-            _check(re.fullmatch(r"r[1-9]\d*", str(name)) is not None, "train.objective_by_round", f"{name!r} is not a round like r2")
-        _check(self.dpo_beta > 0, "train.dpo_beta", "must be positive")
-        _check(self.dpo_learning_rate is None or self.dpo_learning_rate > 0, "train.dpo_learning_rate",
+            _check(re.fullmatch(r"r[1-9]\d*", str(name)) is not None, "objective_by_round", f"{name!r} is not a round like r2")
+        _check(self.dpo_beta > 0, "dpo_beta", "must be positive")
+        _check(self.dpo_learning_rate is None or self.dpo_learning_rate > 0, "dpo_learning_rate",
                "must be positive, or null to use train.learning_rate")
-        _check(self.sft_weight > 0, "train.sft_weight", "must be positive")
+        _check(self.sft_weight > 0, "sft_weight", "must be positive")
         if self.method == "lora":
-            # r=0 is how training.py spells "no adapters": with method=lora it would silently train every weight.
-            _check(self.lora.r >= 1, "train.lora.r", "must be at least 1 when train.method is lora (0 would train the full model)")
-            _check(self.lora.alpha > 0, "train.lora.alpha", "must be positive")
-            _check(0 <= self.lora.dropout < 1, "train.lora.dropout", "must be in [0, 1)")
+            # With method=full the lora keys are unused; with lora, r=0 would mean no adapters at all.
+            _check(self.lora.r >= 1, "lora.r", "must be at least 1 when train.method is lora (0 would train the full model)")
+            _check(self.lora.alpha > 0, "lora.alpha", "must be positive")
+            _check(0 <= self.lora.dropout < 1, "lora.dropout", "must be in [0, 1)")
 
     def objective_for(self, round_: str) -> str:
         return self.objective_by_round.get(round_, self.objective)
@@ -363,76 +425,122 @@ class TrainParams:
 
 @dataclass
 class EvaluateParams(SamplingParams):
-    samples: int = field(default=4, metadata={"help": "Sampled completions per test question for Pass@1."})
-    pass_at_k: list[int] = field(default_factory=lambda: [1, 4], metadata={"help": "k values for pass@k."})
+    samples: int = field(default=4, metadata=_help("Sampled completions per test question for Pass@1."))
+    pass_at_k: list[int] = field(default_factory=lambda: [1, 4], metadata=_help("k values for pass@k."))
 
     def __post_init__(self) -> None:
-        self.check("evaluate")
-        _check(self.samples > 0, "evaluate.samples", "must be positive")
+        super().__post_init__()
+        _check(self.samples > 0, "samples", "must be positive")
         for k in self.pass_at_k:
-            _check(0 < k <= self.samples, "evaluate.pass_at_k", f"k={k} must be in [1, evaluate.samples={self.samples}]")
+            _check(0 < k <= self.samples, "pass_at_k", f"k={k} must be in [1, evaluate.samples={self.samples}]")
 
 
 @dataclass
 class VLLMParams:
     """vLLM engine settings, used wherever `generate.backend` or `evaluate.backend` is `vllm`."""
 
-    tensor_parallel_size: int = field(default=1, metadata={"help": "GPUs one model is split across."})
-    gpu_memory_utilization: float = field(default=0.9, metadata={"help": "Share of each GPU's memory vLLM may take."})
-    max_model_len: int = field(default=0, metadata={"help": "Longest prompt + completion; 0 = the model's own limit."})
-    dtype: str = field(default="auto", metadata={"help": "'auto', 'bfloat16', 'float16' or 'float32'."})
-    enforce_eager: bool = field(default=False, metadata={"help": "No CUDA graphs: slower, less memory, faster start."})
+    tensor_parallel_size: int = field(default=1, metadata=_help("GPUs one model is split across."))
+    gpu_memory_utilization: float = field(default=0.9, metadata=_help("Share of each GPU's memory vLLM may take."))
+    max_model_len: int = field(default=0, metadata=_help("Longest prompt + completion; 0 = the model's own limit."))
+    dtype: str = field(default="auto", metadata=_help("'auto', 'bfloat16', 'float16' or 'float32'."))
+    enforce_eager: bool = field(default=False, metadata=_help("No CUDA graphs: slower, less memory, faster start."))
 
     def __post_init__(self) -> None:
-        _check(self.tensor_parallel_size >= 1, "vllm.tensor_parallel_size", "must be at least 1")
-        _check(0 < self.gpu_memory_utilization <= 1, "vllm.gpu_memory_utilization", "must be in (0, 1]")
-        _check(self.max_model_len >= 0, "vllm.max_model_len", "must be zero or positive")
-        _check(self.dtype in ("auto", "bfloat16", "float16", "float32"), "vllm.dtype", "must be auto, bfloat16, float16 or float32")
+        _check(self.tensor_parallel_size >= 1, "tensor_parallel_size", "must be at least 1")
+        _check(0 < self.gpu_memory_utilization <= 1, "gpu_memory_utilization", "must be in (0, 1]")
+        _check(self.max_model_len >= 0, "max_model_len", "must be zero or positive")
+        _check(self.dtype in ("auto", "bfloat16", "float16", "float32"), "dtype", "must be auto, bfloat16, float16 or float32")
+
+
+_DERIVED = _help("Derived from rounds and teacher.source; do not set.")
+
+
+@dataclass
+class Params:
+    """The whole of params.yaml: the schema Hydra composes conf/ against."""
+
+    seed: int = field(default=0, metadata=_help("Every random draw derives from it (with round, question, sample)."))
+    rounds: int = field(default=3, metadata=_help("Think-prune-train rounds after the base model r0."))
+    # Derived from `rounds` (and teacher.source) by the resolvers; never set by hand. DVC unrolls
+    # generate/prune/train over `schedule`, evaluate over `evaluated`, report over `history`, the
+    # teacher stage over `teachers`; `generators` names each round's generating model.
+    schedule: Any = field(default="${tpt_schedule:${rounds}}", metadata=_DERIVED)
+    evaluated: Any = field(default="${tpt_evaluated:${rounds}}", metadata=_DERIVED)
+    history: Any = field(default="${tpt_history:${rounds}}", metadata=_DERIVED)
+    final: Any = field(default="r${rounds}", metadata=_DERIVED)
+    generators: Any = field(default="${tpt_generators:${rounds},${teacher.source}}", metadata=_DERIVED)
+    teachers: Any = field(default="${tpt_teachers:${teacher.source}}", metadata=_DERIVED)
+    prepare: PrepareParams = field(default_factory=PrepareParams)
+    base: BaseParams = field(default_factory=BaseParams)
+    teacher: TeacherParams = field(default_factory=TeacherParams)
+    teacher_selection: TeacherSelectionParams = field(default_factory=TeacherSelectionParams)
+    prompt: PromptParams = field(default_factory=PromptParams)
+    generate: GenerateParams = field(default_factory=GenerateParams)
+    prune: PruneParams = field(default_factory=PruneParams)
+    train: TrainParams = field(default_factory=TrainParams)
+    evaluate: EvaluateParams = field(default_factory=EvaluateParams)
+    vllm: VLLMParams = field(default_factory=VLLMParams)
 
 
 SECTIONS: dict[str, type] = {
-    "prepare": PrepareParams,
-    "base": BaseParams,
-    "teacher": TeacherParams,
-    "teacher_selection": TeacherSelectionParams,
-    "prompt": PromptParams,
-    "generate": GenerateParams,
-    "prune": PruneParams,
-    "train": TrainParams,
-    "evaluate": EvaluateParams,
-    "vllm": VLLMParams,
+    name: kind for name, kind in typing.get_type_hints(Params).items() if dataclasses.is_dataclass(kind)
 }
-
-
-def _build(cls: type, values: Any, key: str) -> Any:
-    _check(isinstance(values, dict), key, f"expected a mapping, got {type(values).__name__}")
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(values) - set(fields))
-    _check(not unknown, key, f"unknown key(s) {', '.join(unknown)}; known keys: {', '.join(fields)}")
-    hints = typing.get_type_hints(cls)
-    built = {}
-    for name, value in values.items():
-        hint = hints[name]
-        if dataclasses.is_dataclass(hint):
-            built[name] = _build(hint, value, f"{key}.{name}")
-            continue
-        expected = typing.get_origin(hint) or hint
-        if isinstance(expected, type) and expected is not typing.Any and not isinstance(hint, types.UnionType):
-            ok = isinstance(value, expected) or (expected is float and isinstance(value, int))
-            ok = ok and not (expected in (int, float) and isinstance(value, bool))
-            _check(ok, f"{key}.{name}", f"expected {expected.__name__}, got {value!r}")
-        built[name] = value
-    section = cls(**built)
-    # Mappings used under several names (base.tiny, teacher.tiny, a candidate's tiny) check
-    # themselves here, where their key is known.
-    if isinstance(section, (TinyModelParams, WarmupParams)):
-        section.check(key)
-    return section
-
-
-# Top-level keys besides the sections: the seed, the number of rounds and what Hydra derives from it.
 DERIVED = ("schedule", "generators", "teachers", "evaluated", "history", "final")
-TOP_LEVEL = ("seed", "rounds", *DERIVED, *SECTIONS)
+TOP_LEVEL = tuple(f.name for f in dataclasses.fields(Params))
+
+
+def _first_line(error: OmegaConfBaseException) -> str:
+    return str(getattr(error, "msg", None) or error).strip().splitlines()[0]
+
+
+def build(cls: type, *layers: Any, key: str) -> Any:
+    """`cls` built from `layers` of values merged in order over its defaults; errors name `key`.
+
+    OmegaConf checks the types and rejects unknown keys; `__post_init__` checks the ranges.
+    """
+    for layer in layers:
+        _check_mappings(cls, layer, key)
+    try:
+        merged = OmegaConf.merge(OmegaConf.structured(cls), *layers)
+        values = OmegaConf.to_container(merged, resolve=True)
+    except ConfigKeyError as error:
+        *path, unknown = str(error.full_key).split(".")
+        owner = cls
+        for name in path:
+            owner = typing.get_type_hints(owner)[name]
+        known = ", ".join(item.name for item in dataclasses.fields(owner))
+        raise ParamsError.at(".".join([key, *path, unknown]), f"unknown key; known keys here: {known}") from None
+    except OmegaConfBaseException as error:
+        where = f"{key}.{error.full_key}" if getattr(error, "full_key", None) else key
+        raise ParamsError.at(where, _first_line(error)) from None
+    return _construct(cls, values, key)
+
+
+def _check_mappings(cls: type, values: Any, key: str) -> None:
+    """A section, or a nested one like train.lora, given as anything but a mapping fails naming its key
+    (OmegaConf would name only the section and the dataclass)."""
+    _check(isinstance(values, dict), key, f"expected a mapping, got {type(values).__name__}: {values!r}")
+    hints = typing.get_type_hints(cls)
+    for name, value in values.items():
+        if name in hints and dataclasses.is_dataclass(hints[name]):
+            _check_mappings(hints[name], value, f"{key}.{name}")
+
+
+def _construct(cls: type, values: dict[str, Any], key: str) -> Any:
+    """Instantiate `cls` from plain, type-checked values, inner dataclasses first (their checks run
+    in `__post_init__`); a failing check's key gets `key` in front."""
+    hints = typing.get_type_hints(cls)
+    arguments = {}
+    for name, value in values.items():
+        if dataclasses.is_dataclass(hints[name]):
+            value = _construct(hints[name], value, f"{key}.{name}")
+        arguments[name] = value
+    try:
+        return cls(**arguments)
+    except ParamsError as error:
+        if error.key is None:
+            raise
+        raise ParamsError.at(f"{key}.{error.key}", error.reason) from None
 
 
 def check_top_level(params: dict[str, Any], source: str = "params.yaml") -> None:
@@ -484,28 +592,38 @@ def check_all(params: dict[str, Any]) -> None:
         candidate_teacher(params, name)
 
 
-def _merged(defaults: dict, changes: dict) -> dict:
-    merged = dict(defaults)
-    for key, value in changes.items():
-        merged[key] = _merged(merged[key], value) if isinstance(value, dict) and isinstance(merged.get(key), dict) else value
-    return merged
-
-
 def candidate_teacher(params: dict[str, Any], name: str) -> TeacherParams:
     """Candidate `name` of teacher_selection: the `teacher` section with the candidate's keys over it."""
     candidates = load_section("teacher_selection", params).candidates
     _check(name in candidates, "teacher_selection.candidates", f"has no candidate {name!r}; known: {', '.join(candidates) or 'none'}")
-    spec = _build(TeacherParams, _merged(params.get("teacher") or {}, candidates[name]), f"teacher_selection.candidates.{name}")
+    spec = build(TeacherParams, params.get("teacher") or {}, candidates[name], key=f"teacher_selection.candidates.{name}")
     _check(spec.source != "none", f"teacher_selection.candidates.{name}.source", "must name a model, not 'none'")
     return spec
 
 
 def load_section(name: str, params: dict[str, Any]) -> Any:
     """The validated dataclass for section `name` (missing keys take their defaults)."""
-    return _build(SECTIONS[name], params.get(name) or {}, name)
+    return build(SECTIONS[name], params.get(name) or {}, key=name)
 
 
 def seed_of(params: dict[str, Any]) -> int:
     seed = params.get("seed", 0)
     _check(isinstance(seed, int) and not isinstance(seed, bool) and seed >= 0, "seed", "must be a non-negative integer")
     return seed
+
+
+def describe() -> list[tuple[str, str, str]]:
+    """(key, default, help) for every key of params.yaml, in schema order: `python -m stages keys`."""
+    rows = []
+
+    def walk(cls: type, defaults: dict[str, Any], prefix: str) -> None:
+        hints = typing.get_type_hints(cls)
+        for item in dataclasses.fields(cls):
+            if dataclasses.is_dataclass(hints[item.name]):
+                walk(hints[item.name], defaults[item.name], f"{prefix}{item.name}.")
+                continue
+            shown = yaml.safe_dump(defaults[item.name], default_flow_style=True, width=10**6)
+            rows.append((f"{prefix}{item.name}", shown.strip().removesuffix("...").strip(), item.metadata.get("help", "")))
+
+    walk(Params, OmegaConf.to_container(OmegaConf.structured(Params), resolve=False), "")
+    return rows

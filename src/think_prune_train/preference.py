@@ -1,8 +1,8 @@
 """Preference fine-tuning (DPO) with TRL on (prompt, chosen, rejected) triples of plain text.
 
 Pruning yields correct and incorrect traces for the same question; DPO uses both, where SFT only
-keeps the correct ones. `sft_weight > 0` adds an SFT term on the chosen completion, because plain
-DPO only widens the gap between chosen and rejected and may lower the likelihood of both.
+keeps the correct ones. The objective `dpo_sft` adds an SFT term on the chosen completion, because
+plain DPO only widens the gap between chosen and rejected and may lower the likelihood of both.
 
 The prompt is the model's input text as the sampling backends see it (no chat template) and the
 completions are its continuations. TRL appends the tokenizer's EOS to both completions, as SFT
@@ -12,56 +12,15 @@ does, so the model also learns where a preferred answer ends.
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 import torch
 
-from think_prune_train.training import _FailpointCallback, lora_config, trainer_arguments
+from think_prune_train.params import TrainParams
+from think_prune_train.training import _FailpointCallback, lora_config, trainer_config
 
 PAIR_COLUMNS = ["prompt", "chosen", "rejected"]
-
-
-@dataclass(frozen=True)
-class DPOSettings:
-    learning_rate: float
-    epochs: float
-    batch_size: int  # pairs per device step; each pair is two sequences
-    gradient_accumulation: int = 1
-    scheduler: str = "cosine"
-    warmup_ratio: float = 0.1
-    weight_decay: float = 0.0
-    max_length: int = 512  # prompt + completion, in tokens
-    seed: int = 0
-    lora_r: int = 0  # 0 = full fine-tune
-    lora_alpha: int = 32
-    lora_dropout: float = 0.05
-    bf16: bool = True
-    beta: float = 0.1  # strength of the pull towards the reference model
-    sft_weight: float = 0.0  # 0 = plain DPO; > 0 adds sft_weight × SFT loss on the chosen completion
-
-
-def loss_terms(settings: DPOSettings) -> tuple[list[str], list[float]]:
-    """TRL's `loss_type` and `loss_weights` for `settings`: sigmoid DPO, plus SFT on the chosen when weighted."""
-    if settings.sft_weight < 0:
-        raise ValueError(f"sft_weight must be >= 0, got {settings.sft_weight}")
-    if settings.sft_weight == 0:
-        return ["sigmoid"], [1.0]
-    return ["sigmoid", "sft"], [1.0, settings.sft_weight]
-
-
-def dpo_config(settings: DPOSettings, pairs: int, work_dir: str | Path, progress: bool = True):
-    """TRL's DPOConfig for `settings`, built like `training.sft_config`: warm-up as a share of all steps."""
-    from trl import DPOConfig
-
-    loss_type, loss_weights = loss_terms(settings)
-    return DPOConfig(
-        **trainer_arguments(settings, pairs, work_dir, progress),
-        beta=settings.beta,
-        loss_type=loss_type,
-        loss_weights=loss_weights,
-    )
 
 
 def _frozen_reference(model):
@@ -110,12 +69,15 @@ def dpo(
     model,
     tokenizer,
     pairs: pd.DataFrame,
-    settings: DPOSettings,
+    train: TrainParams,
+    seed: int,
     work_dir: str | Path,
+    objective: str = "dpo",
     progress: bool = True,
 ):
     """Train `model` to prefer `chosen` over `rejected` after each `prompt`; return (model, log history).
 
+    `objective` is 'dpo', or 'dpo_sft' to add train.sft_weight x SFT on the chosen completion.
     The reference is the model as passed in: a frozen copy for a full fine-tune (twice the weights
     in memory), or the same weights with the adapters switched off under LoRA (no extra copy).
     LoRA adapters are merged before returning, so the result saves as an ordinary model.
@@ -123,8 +85,8 @@ def dpo(
     from trl import DPOTrainer
 
     dataset = _pairs_dataset(pairs)
-    config = dpo_config(settings, len(dataset), work_dir, progress)
-    peft_config = lora_config(settings)
+    config = trainer_config(train, objective, len(dataset), seed, work_dir, progress)
+    peft_config = lora_config(train)
     reference = _frozen_reference(model) if peft_config is None else None
     trainer = DPOTrainer(
         model=model,

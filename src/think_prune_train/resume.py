@@ -28,14 +28,15 @@ from think_prune_train.backends import Backend, Request, Sampling
 RESUME_ROOT = Path("data/.resume")
 
 
-@functools.lru_cache(maxsize=4)
+@functools.lru_cache(maxsize=8)
 def _model_digest(model_path: str) -> str:
-    """sha256 over a model folder's files (read once per process: evaluate fingerprints twice)."""
+    """sha256 over a folder's files, or a file's bytes (read once per process: evaluate fingerprints twice)."""
     folder = Path(model_path)
-    if not folder.is_dir():  # a hub id: the name is all we know
+    if not folder.exists():  # a hub id: the name is all we know
         return model_path
     digest = hashlib.sha256()
-    for file in sorted(p for p in folder.rglob("*") if p.is_file()):
+    files = [folder] if folder.is_file() else sorted(p for p in folder.rglob("*") if p.is_file())
+    for file in files:
         digest.update(file.relative_to(folder).as_posix().encode() + b"\0")
         with file.open("rb") as handle:
             for block in iter(lambda: handle.read(1 << 20), b""):
@@ -101,6 +102,22 @@ def generate_resumable(
         failpoints.reached(f"{label.split('@')[0]}.chunk")
         done[index] = generated
     return [completion for saved in done for completion in saved]
+
+
+def work_folder(label: str, settings: dict, inputs: list[str], root: Path = RESUME_ROOT) -> Path:
+    """A folder for the intermediate results of a job of several steps (a teacher trial), keyed by
+    its `settings` and the bytes of its `inputs`: a rerun with the same ones finds the steps that
+    finished; any other folder of `label` is stale and removed. `clear(label)` drops it when done."""
+    digest = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode())
+    for path in inputs:
+        digest.update(_model_digest(path).encode())
+    folder = root / label.replace("@", "-") / digest.hexdigest()[:24]
+    if folder.parent.exists():
+        for stale in folder.parent.iterdir():
+            if stale != folder:
+                shutil.rmtree(stale, ignore_errors=True)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 def clear(label: str, root: Path = RESUME_ROOT) -> None:

@@ -19,6 +19,8 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from think_prune_train.params import TrainParams
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -65,10 +67,20 @@ def load_gguf(source: str):
     return model, tokenizer
 
 
+def warmup_training(spec) -> TrainParams:
+    """The `train`-shaped settings of a tiny model's warm-start: the spec's `warmup` keys, a full
+    fine-tune with a cosine schedule and 5 % warm-up, sequences as long as the model's positions."""
+    return TrainParams(
+        method="full", learning_rate=spec.warmup.learning_rate, epochs=spec.warmup.epochs,
+        batch_size=spec.warmup.batch_size, gradient_accumulation=1, scheduler="cosine", warmup_ratio=0.05,
+        weight_decay=0.0, max_length=spec.tiny.max_positions, precision="bf16",
+    )
+
+
 def warm_start(model, tokenizer, warmup: pd.DataFrame, spec, prompt, seed: int):
     """SFT a freshly built tiny model on the warm-up questions' worked solutions."""
     from think_prune_train.prompts import render_prompt
-    from think_prune_train.training import SFTSettings, sft
+    from think_prune_train.training import sft
 
     solved = warmup[warmup["solution"].str.len() > 0]
     if solved.empty:
@@ -79,26 +91,28 @@ def warm_start(model, tokenizer, warmup: pd.DataFrame, spec, prompt, seed: int):
     examples = solved.assign(
         prompt=[render_prompt(q, prompt, tokenizer) for q in solved["question"]], completion=solved["solution"]
     )
-    settings = SFTSettings(
-        learning_rate=spec.warmup.learning_rate,
-        epochs=spec.warmup.epochs,
-        batch_size=spec.warmup.batch_size,
-        warmup_ratio=0.05,
-        max_length=spec.tiny.max_positions,
-        seed=seed,
-    )
+    settings = warmup_training(spec)
     with tempfile.TemporaryDirectory() as work_dir:
-        model, _ = sft(model, tokenizer, examples, settings, work_dir)
+        model, _ = sft(model, tokenizer, examples, settings, seed, work_dir)
     return model
 
 
-def build_model(spec, warmup_file: str | Path, prompt, init_seed: int, warmup_seed: int):
+# Which seeds build a model of each role: (label of the initial weights, label of the warm-up).
+SEED_LABELS = {"base": ("init", "base"), "teacher": ("teacher-init", "teacher")}
+
+
+def build_model(spec, warmup_file: str | Path, prompt, seed: int, role: str = "base"):
     """(model, tokenizer) for a `base`-shaped spec (`source`, `tiny`, `warmup`, `trust_remote_code`).
 
-    `tiny` is built from `init_seed` and warm-started on the questions in `warmup_file` with
-    `warmup_seed`; every other source is loaded (hub id, folder, GGUF) and `warmup_file` is not
-    read. Used for the round-0 model and for teachers.
+    `tiny` is built and warm-started on the questions in `warmup_file`, with seeds derived from
+    `seed` and the `role` ('base' for the round-0 model, 'teacher' for the teacher stage and every
+    candidate of the teacher trial); every other source is loaded (hub id, folder, GGUF) and
+    `warmup_file` is not read.
     """
+    from think_prune_train.seeding import derive_seed
+
+    init_label, warmup_label = SEED_LABELS[role]
+    init_seed, warmup_seed = derive_seed(seed, init_label) % 2**31, derive_seed(seed, warmup_label) % 2**31
     from think_prune_train.artifacts import Problems, read_frame
     from think_prune_train.training import load_model
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -18,23 +17,7 @@ import torch
 from transformers import TrainerCallback
 
 from think_prune_train import failpoints
-
-
-@dataclass(frozen=True)
-class SFTSettings:
-    learning_rate: float
-    epochs: float
-    batch_size: int
-    gradient_accumulation: int = 1
-    scheduler: str = "cosine"
-    warmup_ratio: float = 0.1
-    weight_decay: float = 0.0
-    max_length: int = 512
-    seed: int = 0
-    lora_r: int = 0  # 0 = full fine-tune
-    lora_alpha: int = 32
-    lora_dropout: float = 0.05
-    bf16: bool = True  # bf16 mixed precision: TRL's default, which every committed run so far used
+from think_prune_train.params import TrainParams
 
 
 def process_count() -> int:
@@ -47,25 +30,6 @@ def is_main_process() -> bool:
     return int(os.environ.get("RANK", "0")) == 0
 
 
-def settings_from_params(train, seed: int) -> dict:
-    """The fields SFTSettings and DPOSettings share, from a `train` params section."""
-    return {
-        "learning_rate": train.learning_rate,
-        "epochs": train.epochs,
-        "batch_size": train.batch_size,
-        "gradient_accumulation": train.gradient_accumulation,
-        "scheduler": train.scheduler,
-        "warmup_ratio": train.warmup_ratio,
-        "weight_decay": train.weight_decay,
-        "max_length": train.max_length,
-        "seed": seed,
-        "lora_r": train.lora.r if train.method == "lora" else 0,
-        "lora_alpha": train.lora.alpha,
-        "lora_dropout": train.lora.dropout,
-        "bf16": train.precision == "bf16",
-    }
-
-
 class _FailpointCallback(TrainerCallback):
     """Lets the fault tests kill training after a chosen optimizer step (`TPT_FAILPOINT=train.step:N`)."""
 
@@ -73,24 +37,31 @@ class _FailpointCallback(TrainerCallback):
         failpoints.reached("train.step")
 
 
-def trainer_arguments(settings, rows: int, work_dir: str | Path, progress: bool = True) -> dict:
-    """The TRL config arguments SFT and DPO share, for `rows` training rows: warm-up as a share of all steps."""
+def trainer_config(train: TrainParams, objective: str, rows: int, seed: int, work_dir: str | Path, progress: bool = True):
+    """TRL's config for a `train` params section: SFTConfig for objective 'sft', DPOConfig for 'dpo' and 'dpo_sft'.
+
+    The one place params become TRL arguments. Warm-up is a share of all optimizer steps over `rows`
+    training rows (examples, or pairs); the loss of SFT is on the completion only; dpo_sft adds
+    `sft_weight` x SFT on the chosen completion to sigmoid DPO.
+    """
+    from trl import DPOConfig, SFTConfig
+
     # Several processes (accelerate launch) each take batch_size rows per step: fewer optimizer steps.
-    steps_per_epoch = -(-rows // (settings.batch_size * settings.gradient_accumulation * process_count()))
-    total_steps = max(1, int(steps_per_epoch * settings.epochs))
-    return {
+    steps_per_epoch = -(-rows // (train.batch_size * train.gradient_accumulation * process_count()))
+    total_steps = max(1, int(steps_per_epoch * train.epochs))
+    shared = {
         "output_dir": str(work_dir),
-        "num_train_epochs": settings.epochs,
-        "learning_rate": settings.learning_rate,
-        "per_device_train_batch_size": settings.batch_size,
-        "gradient_accumulation_steps": settings.gradient_accumulation,
-        "lr_scheduler_type": settings.scheduler,
-        "warmup_steps": int(settings.warmup_ratio * total_steps),
-        "weight_decay": settings.weight_decay,
-        "max_length": settings.max_length,
-        "bf16": settings.bf16,
-        "seed": settings.seed,
-        "data_seed": settings.seed,
+        "num_train_epochs": train.epochs,
+        "learning_rate": train.learning_rate_for(objective),
+        "per_device_train_batch_size": train.batch_size,
+        "gradient_accumulation_steps": train.gradient_accumulation,
+        "lr_scheduler_type": train.scheduler,
+        "warmup_steps": int(train.warmup_ratio * total_steps),
+        "weight_decay": train.weight_decay,
+        "max_length": train.max_length,
+        "bf16": train.precision == "bf16",
+        "seed": seed,
+        "data_seed": seed,
         "use_cpu": not torch.cuda.is_available(),
         "report_to": "none",
         "save_strategy": "no",
@@ -98,46 +69,49 @@ def trainer_arguments(settings, rows: int, work_dir: str | Path, progress: bool 
         "disable_tqdm": not progress,
         "dataset_num_proc": None,
     }
+    if objective == "sft":
+        return SFTConfig(**shared, completion_only_loss=True)
+    if objective == "dpo":
+        loss_type, loss_weights = ["sigmoid"], [1.0]
+    elif objective == "dpo_sft":
+        loss_type, loss_weights = ["sigmoid", "sft"], [1.0, train.sft_weight]
+    else:
+        raise ValueError(f"objective must be one of sft, dpo, dpo_sft, got {objective!r}")
+    return DPOConfig(**shared, beta=train.dpo_beta, loss_type=loss_type, loss_weights=loss_weights)
 
 
-def lora_config(settings):
-    """Adapters on every linear layer (SFT and DPO alike); None for a full fine-tune."""
-    if settings.lora_r <= 0:
+def lora_config(train: TrainParams):
+    """Adapters on every linear layer (SFT and DPO alike) when train.method is 'lora'; None for a full fine-tune."""
+    if train.method != "lora":
         return None
     from peft import LoraConfig
 
     return LoraConfig(
-        r=settings.lora_r,
-        lora_alpha=settings.lora_alpha,
-        lora_dropout=settings.lora_dropout,
+        r=train.lora.r,
+        lora_alpha=train.lora.alpha,
+        lora_dropout=train.lora.dropout,
         target_modules="all-linear",
         task_type="CAUSAL_LM",
     )
 
 
-def sft_config(settings: SFTSettings, examples: int, work_dir: str | Path, progress: bool = True):
-    """TRL's SFTConfig for `settings`: completion-only loss, warm-up as a share of all steps."""
-    from trl import SFTConfig
-
-    return SFTConfig(**trainer_arguments(settings, examples, work_dir, progress), completion_only_loss=True)
-
-
-def sft(model, tokenizer, examples: pd.DataFrame, settings: SFTSettings, work_dir: str | Path, progress: bool = True):
-    """Fine-tune `model` on `examples` (columns prompt, completion); return the trained model."""
+def sft(model, tokenizer, examples: pd.DataFrame, train: TrainParams, seed: int, work_dir: str | Path,
+        progress: bool = True):
+    """Fine-tune `model` on `examples` (columns prompt, completion); return (trained model, log history)."""
     from datasets import Dataset
     from trl import SFTTrainer
 
     if examples.empty:
         raise ValueError("no training examples: nothing to fine-tune on")
     dataset = Dataset.from_pandas(examples[["prompt", "completion"]].reset_index(drop=True), preserve_index=False)
-    config = sft_config(settings, len(dataset), work_dir, progress)
+    peft_config = lora_config(train)
     trainer = SFTTrainer(
-        model=model, args=config, train_dataset=dataset, processing_class=tokenizer, peft_config=lora_config(settings),
-        callbacks=[_FailpointCallback()],
+        model=model, args=trainer_config(train, "sft", len(dataset), seed, work_dir, progress), train_dataset=dataset,
+        processing_class=tokenizer, peft_config=peft_config, callbacks=[_FailpointCallback()],
     )
     trainer.train()
     trained = trainer.model
-    if settings.lora_r > 0:
+    if peft_config is not None:
         trained = trained.merge_and_unload()
     return trained, trainer.state.log_history
 
