@@ -376,7 +376,7 @@ def _status(returncode: int, stdout: bytes, stderr_tail: str, token: bytes, stop
     if returncode == SETUP_FAILED_EXIT and "think-prune-train sandbox:" in stderr_tail:
         return "error"
     if returncode in (-signal.SIGXCPU, -signal.SIGKILL):
-        return "timeout"  # the CPU limit is what sends these (we had not killed it yet)
+        return "timeout"  # without namespaces the CPU limit is what sends these
     if "MemoryError" in stderr_tail:
         return "memory"
     return "failed"
@@ -409,12 +409,17 @@ def _run(plan: _Plan, source: str, limits: Limits) -> Outcome:
         finally:
             # Always: a finished program may have left children in its process group.
             _kill_group(process)
-            process.wait()
+            # wait4, not wait: its CPU time includes the reaped program, which tells a CPU-limit
+            # kill apart from a crash (unshare reports a child killed by a signal as exit 1).
+            _, wait_status, usage = os.wait4(process.pid, 0)
+            process.returncode = os.waitstatus_to_exitcode(wait_status)
             process.stdout.close()
             process.stderr.close()
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     stderr_tail = stderr.decode("utf-8", "replace")[-STDERR_TAIL_CHARS:]
+    if stopped is None and usage.ru_utime + usage.ru_stime >= limits.cpu_seconds:
+        stopped = "timeout"
     status = _status(process.returncode, stdout, stderr_tail, token, stopped)
     return Outcome(passed=status == "passed", status=status, duration=time.monotonic() - started,
                    stderr_tail=stderr_tail, exit_code=process.returncode)
