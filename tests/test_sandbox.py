@@ -153,14 +153,16 @@ def test_tampering_with_builtins_does_not_reach_the_tests():
     assert not run_hostile(program_for(completion, tests, "add")).passed
 
 
-def test_a_trace_hook_cannot_skip_the_tests_asserts():
+def test_a_trace_hook_cannot_swap_the_candidate_inside_check():
+    # Without the boundary this passes: a trace function may rewrite a frame's locals on "call".
     completion = WRONG_ADD + textwrap.dedent("""
         import sys
-        def skip_lines(frame, event, argument):
-            if frame.f_code.co_name == "check" and event == "line":
-                raise SystemExit(0)
-            return skip_lines
-        sys.settrace(skip_lines)
+        def swap_candidate(frame, event, argument):
+            if frame.f_code.co_name == "check" and event == "call":
+                frame.f_locals["candidate"] = lambda a, b: a + b
+            return None
+        sys.settrace(swap_candidate)
+        sys.setprofile(swap_candidate)
     """)
     assert not run_hostile(program_for(completion, HUMANEVAL_TESTS, "add")).passed
 
