@@ -55,9 +55,9 @@ class _Box:
 
 
 def _boxes(text: str) -> list[_Box]:
-    """Every complete top-level `\boxed{...}` in order; a box cut off before its closing brace is skipped.
+    """Every complete top-level `\\boxed{...}` in order; a box cut off before its closing brace is skipped.
 
-    Escaped braces (`\{`, `\}`) are content, not structure: `\boxed{\{1,2\}}` holds `\{1,2\}`.
+    Escaped braces (`\\{`, `\\}`) are content, not structure: `\\boxed{\\{1,2\\}}` holds `\\{1,2\\}`.
     """
     boxes: list[_Box] = []
     for opening in BOX_OPENING.finditer(text):
@@ -89,7 +89,7 @@ def _closing_brace(text: str, start: int) -> int | None:
 
 
 def extract_boxed(text: str) -> str | None:
-    """The content of the last complete `\boxed{...}` (braces balanced), or None if there is none."""
+    """The content of the last complete `\\boxed{...}` (braces balanced), or None if there is none."""
     boxes = _boxes(text)
     return boxes[-1].content if boxes else None
 
@@ -126,7 +126,7 @@ def gold_text(gold: str) -> str:
 def prediction_text(completion: str) -> str:
     """The part of a completion that states its final answer.
 
-    Whichever comes last of: the final `\boxed{}` (with any boxes listed just before it), the text
+    Whichever comes last of: the final `\\boxed{}` (with any boxes listed just before it), the text
     after a `####`, the text after "the final answer is"; with none of these, the whole completion,
     for math-verify's own search (the last LaTeX expression or number).
     """
