@@ -11,11 +11,12 @@ from think_prune_train.params import ParamsError
 from think_prune_train.paths import PathError, check_round
 from think_prune_train.sources import ModelSourceError
 from think_prune_train.tasks import TaskError
+from think_prune_train.verifiers import AnswerError
 
 # Errors caused by input or configuration: print the message (it names the file, row or key
 # and what to do) instead of a traceback.
 USER_ERRORS = (
-    ParamsError, DataContractError, TaskError, PathError, ModelSourceError, FileNotFoundError, ImportError,
+    ParamsError, DataContractError, TaskError, PathError, ModelSourceError, AnswerError, FileNotFoundError, ImportError,
 )
 
 OUT_OF_MEMORY_ADVICE = (

@@ -1,6 +1,6 @@
 """evaluate@rN: Pass@1 of a round's model on the held-out test questions.
 
-Reads params `seed`, `prompt`, `evaluate`, `base.trust_remote_code`, `vllm`; `models/<round>`, `data/problems/test.parquet`.
+Reads params `seed`, `prompt`, `evaluate`, `verifier`, `base.trust_remote_code`, `vllm`; `models/<round>`, `data/problems/test.parquet`.
 Writes `evaluations/<round>/rows.parquet` (schema `Evaluations`: every sampled completion plus
 the greedy one as sample -1, graded strictly and flexibly) and `evaluations/<round>/metrics.json`
 (overall and per difficulty level). Pass@1 is the mean accuracy over `evaluate.samples` samples
@@ -16,6 +16,7 @@ from think_prune_train.artifacts import Evaluations, Problems, read_frame, write
 from think_prune_train.generation import evaluate_model, forget_evaluation
 from think_prune_train.params import load_params, load_section, seed_of
 from think_prune_train.seeding import derive_seed
+from think_prune_train.verifiers import check_answers
 
 
 @click.command()
@@ -29,7 +30,9 @@ def main(round_: str, params_file: str, problems: str) -> None:
     test = read_frame(problems, Problems)
     model_path = f"models/{round_}"
     backend = open_backend(evaluate, model_path, params, derive_seed(seed, "evaluate", round_))
-    rows, metrics = evaluate_model(backend, test, prompt, evaluate, seed, round_=round_, name=round_,
+    verifier = load_section("verifier", params)
+    check_answers(test["answer"], verifier, problems)
+    rows, metrics = evaluate_model(backend, test, prompt, evaluate, verifier, seed, round_=round_, name=round_,
                                    model_path=model_path)
     write_frame(rows, f"evaluations/{round_}/rows.parquet", Evaluations)
     write_json(metrics, f"evaluations/{round_}/metrics.json")

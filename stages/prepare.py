@@ -1,6 +1,6 @@
 """prepare: questions with ground-truth answers from the configured task.
 
-Reads params `seed`, `prepare`. Writes `data/problems/{train,test,warmup}.parquet` (schema
+Reads params `seed`, `prepare`, `verifier` (every gold answer must be one it can read). Writes `data/problems/{train,test,warmup}.parquet` (schema
 `Problems`), three splits that never share a question and hold one difficulty mix, and
 `data/problems/mix.json`: the task's natural mix, the mix the splits share, and each split's
 questions per difficulty level.
@@ -15,6 +15,7 @@ import click
 from stages.common import run
 from think_prune_train.artifacts import Problems, write_frame, write_json
 from think_prune_train.params import load_params, load_section, seed_of
+from think_prune_train.verifiers import check_answers
 from think_prune_train.paths import writable
 from think_prune_train.tasks import split_with_mix
 
@@ -28,6 +29,9 @@ def main(params_file: str, out: str) -> None:
     params = load_params(params_file)
     prepare = load_section("prepare", params)
     splits, mix = split_with_mix(prepare, seed_of(params))
+    verifier = load_section("verifier", params)
+    for name, frame in splits.items():  # every answer readable by the task's verifier, before a file is written
+        check_answers(frame["answer"], verifier, f"prepare.task={prepare.task} ({name} split)")
     for name, frame in splits.items():
         write_frame(frame, Path(out) / f"{name}.parquet", Problems)
         levels = ", ".join(f"{level}: {count}" for level, count in mix["splits"][name].items())

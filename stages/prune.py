@@ -1,6 +1,6 @@
 """prune@rN: keep the round's correct traces, and pair correct with incorrect ones for DPO.
 
-Reads params `seed`, `prune`; `data/generated/<round>.parquet`; the tokenizer of the model being
+Reads params `seed`, `prune`, `verifier` (how a trace is judged correct); `data/generated/<round>.parquet`; the tokenizer of the model being
 trained (`--tokenizer`, models/<previous>) to count trace lengths in its tokens. Writes
 `data/pruned/<round>.parquet` (schema `Pruned`), `data/pruned/<round>-stats.json` (traces in,
 correct, kept, coverage, and what each selection option dropped) and `data/pairs/<round>.parquet`
@@ -14,9 +14,10 @@ import click
 from stages.common import round_option, run
 from think_prune_train.artifacts import Pairs, Pruned, Traces, read_frame, write_frame, write_json
 from think_prune_train.params import load_params, load_section, seed_of
-from think_prune_train.pruning import preference_pairs, prune
+from think_prune_train.pruning import grade_traces, preference_pairs, prune
 from think_prune_train.seeding import derive_seed
 from think_prune_train.training import check_model_source
+from think_prune_train.verifiers import check_answers
 
 
 @click.command()
@@ -39,7 +40,10 @@ def main(round_: str, tokenizer_path: str | None, params_file: str) -> None:
         tokenizer = AutoTokenizer.from_pretrained(
             tokenizer_path, trust_remote_code=load_section("base", params).trust_remote_code
         )
-    kept, stats = prune(traces, settings, derive_seed(seed, round_, "prune"), tokenizer)
+    verifier = load_section("verifier", params)
+    check_answers(traces["answer"], verifier, f"data/generated/{round_}.parquet")
+    correct = grade_traces(traces, settings.grading, verifier, progress=f"prune@{round_}")
+    kept, stats = prune(traces, settings, derive_seed(seed, round_, "prune"), tokenizer, correct)
     if kept.empty:
         raise click.ClickException(
             f"prune@{round_}: none of {stats['traces']} traces was correct ({settings.grading} grading), so there is "
@@ -47,7 +51,7 @@ def main(round_: str, tokenizer_path: str | None, params_file: str) -> None:
             f"generate.max_new_tokens if answers are cut off, use prune.grading=flexible, or start from a stronger "
             f"base model (base.*)."
         )
-    pairs = preference_pairs(traces, settings)
+    pairs = preference_pairs(traces, settings, correct)
     write_frame(kept, f"data/pruned/{round_}.parquet", Pruned)
     write_frame(pairs, f"data/pairs/{round_}.parquet", Pairs)
     write_json(stats, f"data/pruned/{round_}-stats.json")

@@ -1,6 +1,6 @@
 """select_teacher@<name>: one candidate teacher's distillation trial (see think_prune_train.distillation).
 
-Reads params `seed`, `prompt`, `generate`, `prune`, `train`, `evaluate`, `base.trust_remote_code`,
+Reads params `seed`, `prompt`, `generate`, `prune`, `verifier`, `train`, `evaluate`, `base.trust_remote_code`,
 `vllm`, `teacher` (what a candidate does not set), `teacher_selection.questions`, `teacher_selection.test_questions` and
 `teacher_selection.candidates.<name>`; `data/problems/` and `models/r0` (the student).
 Writes `reports/teachers/<name>.json`: the student's and the teacher's metrics on the same held-out
@@ -28,7 +28,7 @@ from stages.common import open_backend, run
 from think_prune_train.artifacts import Problems, Traces, read_frame, write_frame, write_json
 from think_prune_train.generation import evaluate_model, forget_evaluation, think
 from think_prune_train.params import candidate_teacher, load_params, load_section, seed_of
-from think_prune_train.pruning import prune
+from think_prune_train.pruning import grade_traces, prune
 from think_prune_train.resume import clear, work_folder
 from think_prune_train.schedule import questions_for_round
 from think_prune_train.seeding import derive_seed
@@ -46,7 +46,8 @@ def main(candidate: str, params_file: str) -> None:
     started = time.perf_counter()
     params = load_params(params_file)
     selection, seed, spec = load_section("teacher_selection", params), seed_of(params), candidate_teacher(params, candidate)
-    sections = {name: load_section(name, params) for name in ("prompt", "generate", "prune", "train", "evaluate", "vllm")}
+    sections = {name: load_section(name, params)
+                for name in ("prompt", "generate", "prune", "verifier", "train", "evaluate", "vllm")}
     prompt, generate, evaluate = sections["prompt"], sections["generate"], sections["evaluate"]
     trust_remote_code = load_section("base", params).trust_remote_code
     pool = read_frame("data/problems/train.parquet", Problems).set_index("question_id")
@@ -68,10 +69,11 @@ def main(candidate: str, params_file: str) -> None:
         write_frame(traces, traces_file, Traces)
     traces = read_frame(traces_file, Traces)
     teacher_metrics = _scored(work / "teacher.json", teacher_dir, f"trial-{candidate}-teacher", test, params, seed,
-                              prompt, evaluate)
+                              prompt, evaluate, sections["verifier"])
 
     student, tokenizer = load_model("models/r0", trust_remote_code)
-    kept, prune_stats = prune(traces, sections["prune"], derive_seed(seed, ROUND, "prune"), tokenizer)
+    correct = grade_traces(traces, sections["prune"].grading, sections["verifier"], progress=label)
+    kept, prune_stats = prune(traces, sections["prune"], derive_seed(seed, ROUND, "prune"), tokenizer, correct)
     if kept.empty:
         raise click.ClickException(
             f"select_teacher@{candidate}: none of the teacher's {len(traces)} traces was correct; it cannot teach "
@@ -86,7 +88,7 @@ def main(candidate: str, params_file: str) -> None:
                     "last_loss": losses[-1] if losses else None}, work / "train.json")
         save_model(student, tokenizer, student_dir)
     student_metrics = _scored(work / "student.json", student_dir, f"trial-{candidate}-student", test, params, seed,
-                              prompt, evaluate)
+                              prompt, evaluate, sections["verifier"])
 
     trial = {
         "candidate": candidate, "source": spec.source, "teacher_params": asdict(spec),
@@ -103,11 +105,11 @@ def main(candidate: str, params_file: str) -> None:
     )
 
 
-def _scored(result: Path, model_dir: Path, name: str, test, params: dict, seed: int, prompt, evaluate) -> dict:
+def _scored(result: Path, model_dir: Path, name: str, test, params: dict, seed: int, prompt, evaluate, verifier) -> dict:
     """The evaluate stage's metrics for the model in `model_dir`, kept in `result` once computed."""
     if not result.exists():
         backend = open_backend(evaluate, str(model_dir), params, derive_seed(seed, "evaluate", ROUND))
-        _, metrics = evaluate_model(backend, test, prompt, evaluate, seed, round_=ROUND, name=name,
+        _, metrics = evaluate_model(backend, test, prompt, evaluate, verifier, seed, round_=ROUND, name=name,
                                     model_path=str(model_dir))
         write_json(metrics, result)
         forget_evaluation(name)

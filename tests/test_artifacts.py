@@ -31,7 +31,7 @@ def test_valid_problems_round_trip(tmp_path):
     [
         (problems(question_id=["q1", "q1"]), "question_id"),  # duplicate id
         (problems(question_id=["q1", ""]), "question_id"),  # empty id
-        (problems(answer=["3", "two"]), "answer"),  # non-numeric gold answer
+        (problems(answer=["3", ""]), "answer"),  # empty gold answer
         (problems(answer=["3", None]), "answer"),  # missing gold answer
         (problems().drop(columns="solution"), "solution"),  # missing column
         (problems(extra=[1, 2]), "extra"),  # unknown column
@@ -48,11 +48,24 @@ def test_schema_errors_name_the_column_and_leave_no_file(tmp_path, bad, column):
 
 def test_error_names_file_and_rows(tmp_path):
     path = tmp_path / "bad.parquet"
-    problems(answer=["3", "x"]).to_parquet(path)
+    problems(answer=["3", ""]).to_parquet(path)
     with pytest.raises(DataContractError) as error:
         read_frame(path, Problems)
     message = str(error.value)
     assert str(path) in message and "rows 1" in message and "'answer'" in message
+
+
+def test_a_gold_answer_the_verifier_cannot_read_names_the_rows():
+    """The schema takes any answer text; the task's verifier says what it can read (prepare, prune, evaluate check)."""
+    from think_prune_train.params import VerifierParams
+    from think_prune_train.verifiers import AnswerError, check_answers
+
+    answers = pd.Series(["3", "two", "\\frac{1}{2}"])
+    with pytest.raises(AnswerError, match=r"data/x.parquet: rows 1, 2: the answer is not a number"):
+        check_answers(answers, VerifierParams(kind="numeric"), "data/x.parquet")
+    check_answers(answers, VerifierParams(kind="math"), "data/x.parquet")
+    with pytest.raises(AnswerError, match="rows 0, 1, 2: the answer is not the tests of a code task"):
+        check_answers(answers, VerifierParams(kind="code"), "data/x.parquet")
 
 
 def test_unreadable_and_missing_files_are_reported(tmp_path):
@@ -69,7 +82,7 @@ def test_failed_write_keeps_the_previous_file(tmp_path):
     write_frame(problems(), target, Problems)
     before = target.read_bytes()
     with pytest.raises(DataContractError):
-        write_frame(problems(answer=["?", "?"]), target, Problems)
+        write_frame(problems(answer=["?", ""]), target, Problems)
     assert target.read_bytes() == before
 
 

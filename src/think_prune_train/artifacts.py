@@ -30,7 +30,8 @@ class Problems(pa.DataFrameModel):
 
     question_id: Series[str] = pa.Field(unique=True, str_length={"min_value": 1})
     question: Series[str] = pa.Field(str_length={"min_value": 1})
-    answer: Series[str] = pa.Field(str_matches=r"^-?\d+(\.\d+)?$")
+    # What the task's verifier checks against: a number, a LaTeX answer, or a code task's tests.
+    answer: Series[str] = pa.Field(str_length={"min_value": 1})
     # A worked solution ending in `#### <answer>`, or "" when the task has none.
     solution: Series[str]
     # Number of terms (arithmetic chains) or solution steps (word problems); see tasks.difficulty_of.
@@ -49,7 +50,7 @@ class Traces(pa.DataFrameModel):
     seed: Series[int] = pa.Field(ge=0)
     prompt: Series[str] = pa.Field(str_length={"min_value": 1})
     completion: Series[str]
-    answer: Series[str] = pa.Field(str_matches=r"^-?\d+(\.\d+)?$")
+    answer: Series[str] = pa.Field(str_length={"min_value": 1})
 
     class Config:
         strict = True

@@ -13,12 +13,12 @@ import pandas as pd
 
 from think_prune_train.artifacts import Evaluations, Traces
 from think_prune_train.backends import Backend, Request, Sampling
-from think_prune_train.grading import extract_answer, format_answer, is_correct, parse_number
 from think_prune_train.metrics import summarize
-from think_prune_train.params import EvaluateParams, GenerateParams, PromptParams
+from think_prune_train.params import EvaluateParams, GenerateParams, PromptParams, VerifierParams
 from think_prune_train.prompts import render_prompt
 from think_prune_train.resume import clear, generate_resumable
 from think_prune_train.seeding import derive_seed
+from think_prune_train.verifiers import grade
 
 TRACE_COLUMNS = list(Traces.to_schema().columns)
 EVALUATION_COLUMNS = list(Evaluations.to_schema().columns)
@@ -59,16 +59,10 @@ def think(
     return rows.assign(completion=completions)[TRACE_COLUMNS]
 
 
-def grade_rows(rows: pd.DataFrame) -> pd.DataFrame:
+def grade_rows(rows: pd.DataFrame, verifier: VerifierParams, progress: str | None = None) -> pd.DataFrame:
     """Add `predicted`, `correct` (strict) and `correct_flexible` to rows with `completion` and `answer`."""
-    predicted = [extract_answer(text) for text in rows["completion"]]
-    gold = [parse_number(answer) for answer in rows["answer"]]
-    return rows.assign(
-        predicted=[format_answer(value) if value is not None else None for value in predicted],
-        # Strict correctness from the answer extracted above; the flexible reading extracts its own.
-        correct=[value is not None and value == truth for value, truth in zip(predicted, gold)],
-        correct_flexible=[is_correct(text, gold, "flexible") for text, gold in zip(rows["completion"], rows["answer"])],
-    )
+    graded = grade(rows["completion"], rows["answer"], verifier, progress)
+    return rows.assign(**{column: graded[column].to_numpy() for column in graded.columns})
 
 
 def evaluation_labels(name: str) -> tuple[str, str]:
@@ -77,8 +71,8 @@ def evaluation_labels(name: str) -> tuple[str, str]:
 
 
 def evaluate_model(
-    backend: Backend, test: pd.DataFrame, prompt: PromptParams, evaluate: EvaluateParams, seed: int, *,
-    round_: str, name: str, model_path: str,
+    backend: Backend, test: pd.DataFrame, prompt: PromptParams, evaluate: EvaluateParams, verifier: VerifierParams,
+    seed: int, *, round_: str, name: str, model_path: str,
 ) -> tuple[pd.DataFrame, dict]:
     """Sampled and greedy completions for every test question, graded: (Evaluations rows, metrics).
 
@@ -109,7 +103,7 @@ def evaluate_model(
     )
     rows = pd.DataFrame(sampled + greedy).drop(columns="request").assign(round=round_, completion=completions)
     rows["difficulty"] = rows["question_id"].map(test.set_index("question_id")["difficulty"])
-    rows = grade_rows(rows)[EVALUATION_COLUMNS]
+    rows = grade_rows(rows, verifier, progress=sampled_label)[EVALUATION_COLUMNS]
     return rows, summarize(rows, evaluate.pass_at_k)
 
 

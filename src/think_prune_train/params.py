@@ -204,6 +204,43 @@ class TeacherSelectionParams:
             )
 
 
+VERIFIERS = ("numeric", "math", "code")
+ISOLATIONS = ("namespace", "none")
+
+
+@dataclass
+class VerifierParams:
+    """How a completion is judged against its question's answer: one function serves prune and evaluate."""
+
+    kind: str = field(
+        default="numeric",
+        metadata=_help(
+            "'numeric' (the number after '####'; GSM8K, chain_sum), 'math' (LaTeX answers through math-verify: "
+            "the last \\boxed{}, else after '####') or 'code' (the program runs against the task's tests in a "
+            "sandbox). Each task config names its own."
+        ),
+    )
+    timeout_s: float = field(
+        default=5.0, metadata=_help("math: seconds per answer; code: wall-clock seconds per program.")
+    )
+    isolation: str = field(
+        default="namespace",
+        metadata=_help(
+            "code: 'namespace' (no network, read-only file system, own PIDs; needs user namespaces) or 'none' "
+            "(resource limits only: opt in where namespaces are unavailable, for code you trust more)."
+        ),
+    )
+    memory_mb: int = field(default=1024, metadata=_help("code: address space of each program, in MiB."))
+    workers: int = field(default=0, metadata=_help("Answers or programs checked at once (0 = one per core)."))
+
+    def __post_init__(self) -> None:
+        _check(self.kind in VERIFIERS, "kind", f"must be one of {', '.join(VERIFIERS)}")
+        _check(self.timeout_s > 0, "timeout_s", "must be positive")
+        _check(self.isolation in ISOLATIONS, "isolation", f"must be one of {', '.join(ISOLATIONS)}")
+        _check(self.memory_mb >= 64, "memory_mb", "must be at least 64 (the interpreter alone needs about 30)")
+        _check(self.workers >= 0, "workers", "must be zero (one per core) or positive")
+
+
 @dataclass
 class PromptParams:
     template: str = field(default="{question}\n", metadata=_help("Format string with {question}."))
@@ -476,6 +513,7 @@ class Params:
     teacher_selection: TeacherSelectionParams = field(default_factory=TeacherSelectionParams)
     prompt: PromptParams = field(default_factory=PromptParams)
     generate: GenerateParams = field(default_factory=GenerateParams)
+    verifier: VerifierParams = field(default_factory=VerifierParams)
     prune: PruneParams = field(default_factory=PruneParams)
     train: TrainParams = field(default_factory=TrainParams)
     evaluate: EvaluateParams = field(default_factory=EvaluateParams)

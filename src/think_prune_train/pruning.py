@@ -13,8 +13,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from think_prune_train.grading import is_correct
-from think_prune_train.params import PruneParams
+from think_prune_train.params import PruneParams, VerifierParams
 from think_prune_train.selection import (
     PAIR_COLUMNS,
     build_pairs,
@@ -26,12 +25,14 @@ from think_prune_train.selection import (
 )
 
 
-def grade_traces(traces: pd.DataFrame, mode: str) -> pd.Series:
-    return pd.Series(
-        [is_correct(completion, answer, mode) for completion, answer in zip(traces["completion"], traces["answer"])],
-        index=traces.index,
-        dtype=bool,
-    )
+def grade_traces(traces: pd.DataFrame, mode: str, verifier: VerifierParams | None = None,
+                 progress: str | None = None) -> pd.Series:
+    """Each trace's verdict by the task's verifier (numeric when none is given), strict or flexible."""
+    from think_prune_train.verifiers import grade
+
+    graded = grade(traces["completion"], traces["answer"], verifier or VerifierParams(), progress)
+    column = "correct" if mode == "strict" else "correct_flexible"
+    return pd.Series(graded[column].to_numpy(), index=traces.index, dtype=bool)
 
 
 def token_lengths(completions: pd.Series, tokenizer) -> tuple[pd.Series, pd.Series]:
@@ -46,13 +47,14 @@ def token_lengths(completions: pd.Series, tokenizer) -> tuple[pd.Series, pd.Seri
 
 
 def prune(
-    traces: pd.DataFrame, params: PruneParams, seed: int, tokenizer=None
+    traces: pd.DataFrame, params: PruneParams, seed: int, tokenizer=None, correct: pd.Series | None = None
 ) -> tuple[pd.DataFrame, dict]:
     """Return (kept traces, stats). Order is deterministic: by question, then sample.
 
     Lengths are counted in tokens of `tokenizer` (the model being trained), or in characters.
+    `correct` is each trace's verdict (`grade_traces`); without it traces are graded as numbers.
     """
-    correct_mask = grade_traces(traces, params.grading)
+    correct_mask = grade_traces(traces, params.grading) if correct is None else correct
     correct = traces[correct_mask].sort_values(["question_id", "sample"])
     candidates = correct if params.require_correct else traces.sort_values(["question_id", "sample"])
     kept = candidates.assign(completion=candidates["completion"].str.strip())
@@ -97,10 +99,10 @@ def prune(
     return kept[["round", "question_id", "sample", "prompt", "completion"]].reset_index(drop=True), stats
 
 
-def preference_pairs(traces: pd.DataFrame, params: PruneParams) -> pd.DataFrame:
+def preference_pairs(traces: pd.DataFrame, params: PruneParams, correct: pd.Series | None = None) -> pd.DataFrame:
     """(correct, incorrect) pairs per question for DPO, graded as `prune` grades; empty when turned off."""
     if params.pairs_per_question == 0:
         return build_pairs(traces.iloc[:0], pd.Series([], dtype=bool), 1, params.pair_shared_prefix)
-    correct_mask = grade_traces(traces, params.grading)
+    correct_mask = grade_traces(traces, params.grading) if correct is None else correct
     pairs = build_pairs(traces, correct_mask, params.pairs_per_question, params.pair_shared_prefix)
     return pairs[list(PAIR_COLUMNS)]

@@ -1,0 +1,120 @@
+"""Ground truth beyond numbers: one verdict on a completion against its question's answer.
+
+Prune and evaluate both call `grade`, so what training keeps and what evaluation counts is judged
+the same way. The task decides the verifier (`verifier.kind` in its config):
+
+- `numeric`: the number after the last `####` (strict) or the last number anywhere (flexible),
+  compared exactly; GSM8K and chain_sum (think_prune_train.grading, unchanged).
+- `math`: LaTeX answers through math-verify (think_prune_train.math_answers): the completion's
+  last `\\boxed{}`, else its `####` line, else math-verify's own search, against the gold LaTeX.
+  `\\frac{1}{2}` equals `0.5`, `\\sqrt{8}` equals `2\\sqrt{2}`. There is no separate flexible
+  reading: math-verify's is already lenient, so both columns hold the same verdict.
+- `code`: the answer holds tests (think_prune_train.code_tasks encodes them); the completion,
+  after the task's prefix, runs against them in the sandbox (think_prune_train.sandbox), never in
+  this process. Strict runs the completion as written; flexible runs the last fenced code block
+  when the completion has one (chat models wrap code in ```python fences).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+import pandas as pd
+
+from think_prune_train.grading import extract_answer, format_answer, is_correct, parse_number
+from think_prune_train.params import VerifierParams
+
+GRADE_COLUMNS = ["predicted", "correct", "correct_flexible"]
+# `predicted` is for reading the rows; a long maths answer is cut to this many characters.
+MAX_PREDICTED_CHARS = 200
+FENCED_CODE = re.compile(r"```[A-Za-z0-9_+-]*\n(.*?)```", re.DOTALL)
+
+
+class AnswerError(ValueError):
+    """A gold answer the task's verifier cannot read (the message names the rows)."""
+
+
+def grade(completions: list[str], answers: list[str], verifier: VerifierParams, progress: str | None = None) -> pd.DataFrame:
+    """`predicted`, `correct` (strict) and `correct_flexible` for each (completion, gold answer)."""
+    completions, answers = list(completions), list(answers)
+    if verifier.kind == "numeric":
+        graded = _numeric(completions, answers)
+    elif verifier.kind == "math":
+        graded = _math(completions, answers, verifier)
+    elif verifier.kind == "code":
+        graded = _code(completions, answers, verifier, progress)
+    else:
+        raise ValueError(f"unknown verifier {verifier.kind!r}")
+    return pd.DataFrame(graded, columns=GRADE_COLUMNS)
+
+
+def check_answers(answers: pd.Series, verifier: VerifierParams, where: str) -> None:
+    """Refuse gold answers the verifier cannot read, naming the first rows, before anything is graded."""
+    if verifier.kind == "numeric":
+        bad = [index for index, answer in answers.items() if parse_number(str(answer)) is None]
+        hint = "a number (the task's verifier is numeric; set verifier.kind for LaTeX or code answers)"
+    elif verifier.kind == "code":
+        from think_prune_train.code_tasks import parse_code_answer
+
+        bad = []
+        for index, answer in answers.items():
+            try:
+                parse_code_answer(str(answer))
+            except ValueError:
+                bad.append(index)
+        hint = "the tests of a code task (think_prune_train.code_tasks.code_answer)"
+    else:
+        bad = [index for index, answer in answers.items() if not str(answer).strip()]
+        hint = "a LaTeX answer"
+    if bad:
+        shown = ", ".join(map(str, bad[:5])) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
+        raise AnswerError(f"{where}: rows {shown}: the answer is not {hint}; fix those rows or the task's verifier.")
+
+
+def _workers(verifier: VerifierParams) -> int:
+    return verifier.workers or os.cpu_count() or 1
+
+
+def _numeric(completions: list[str], answers: list[str]) -> list[tuple]:
+    rows = []
+    for completion, answer in zip(completions, answers):
+        value, truth = extract_answer(completion), parse_number(answer)
+        # Strict correctness from the answer extracted above; the flexible reading extracts its own.
+        rows.append((format_answer(value) if value is not None else None,
+                     value is not None and value == truth, is_correct(completion, answer, "flexible")))
+    return rows
+
+
+def _math(completions: list[str], answers: list[str], verifier: VerifierParams) -> list[tuple]:
+    from think_prune_train.math_answers import grade_many, prediction_text
+
+    verdicts = grade_many(zip(completions, answers), verifier.timeout_s, _workers(verifier))
+    return [(prediction_text(completion).strip()[:MAX_PREDICTED_CHARS] or None, verdict, verdict)
+            for completion, verdict in zip(completions, verdicts)]
+
+
+def fenced_code(completion: str) -> str | None:
+    """The last ```-fenced block of a completion, or None when it has none."""
+    blocks = FENCED_CODE.findall(completion)
+    return blocks[-1] if blocks else None
+
+
+def _code(completions: list[str], answers: list[str], verifier: VerifierParams, progress: str | None) -> list[tuple]:
+    from think_prune_train.code_tasks import parse_code_answer
+    from think_prune_train.sandbox import Limits, program_for, run_many
+
+    limits = Limits(
+        timeout_seconds=verifier.timeout_s, cpu_seconds=max(1, int(verifier.timeout_s)),
+        memory_bytes=verifier.memory_mb << 20, isolation=verifier.isolation,
+    )
+    programs: dict[str, int] = {}  # each distinct program runs once (repeated samples are common)
+    plans = []
+    for completion, answer in zip(completions, answers):
+        tests, entry_point, prefix = parse_code_answer(answer)
+        fenced = fenced_code(completion)
+        strict = program_for(prefix + completion, tests, entry_point)
+        flexible = program_for(prefix + fenced, tests, entry_point) if fenced is not None else strict
+        plans.append((programs.setdefault(strict, len(programs)), programs.setdefault(flexible, len(programs))))
+    outcomes = run_many(list(programs), limits, _workers(verifier), progress=progress and f"{progress} (sandbox)")
+    return [(outcomes[strict].status, outcomes[strict].passed, outcomes[flexible].passed) for strict, flexible in plans]
