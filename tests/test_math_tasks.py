@@ -75,6 +75,7 @@ def test_answers_and_levels_in_every_layout():
     assert (record["answer"], record["difficulty"]) == ("\\frac{1}{2}", 2)
     assert math_record("x", {"problem": "p", "solution": "$\\boxed{3}$", "level": "Level ?"})["difficulty"] == 0
     assert math_record("x", {"problem": "p", "solution": "$\\boxed{3}$"})["difficulty"] == 0
+    assert math_record("x", {"problem": "p", "solution": "$\\boxed{3}$", "level": 5.0})["difficulty"] == 5
     # An empty answer field falls back to the box, as a missing one does.
     assert math_record("x", {"problem": "p", "solution": "$\\boxed{3}$", "answer": ""})["answer"] == "3"
 

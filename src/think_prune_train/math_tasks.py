@@ -27,6 +27,8 @@ def _level(value: object, where: str) -> int:
         raise TaskError(f"{where}: level must be a number or text such as 'Level 3', not {value!r}.")
     if isinstance(value, int):
         return value
+    if isinstance(value, float) and value.is_integer():  # a level column pandas read as floats
+        return int(value)
     match = LEVEL.fullmatch(str(value).strip())
     if match is None:
         raise TaskError(f"{where}: level {value!r:.40} is not a number or 'Level <n>'; fix that row or drop its level.")
