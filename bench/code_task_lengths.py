@@ -30,7 +30,8 @@ def main() -> None:
     warmup = splits["warmup"]
     lines = [f"# function_from_examples: a warm-up of {len(warmup):,} questions (seed 0)", "",
              "mean / p99 / max of each length; tokens = <s> + question + newline + solution + </s>", "",
-             "| level | questions | share | distinct functions | question chars | solution chars | tokens | f(0) shown |",
+             "| level | questions | share | distinct functions | question chars | solution chars | tokens "
+             "| f(0) shown |",
              "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     groups = [(str(level), frame) for level, frame in warmup.groupby("difficulty")] + [("all", warmup)]
     for label, frame in groups:

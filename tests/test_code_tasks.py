@@ -59,8 +59,9 @@ def humaneval_file() -> Path:
 
 
 def test_code_answer_round_trips_and_is_canonical_json():
-    text = code_answer("def check(candidate):\n    assert candidate(1) == 2\n", "add_one", "def add_one(x):\n")
-    assert parse_code_answer(text) == ("def check(candidate):\n    assert candidate(1) == 2\n", "add_one", "def add_one(x):\n")
+    tests = "def check(candidate):\n    assert candidate(1) == 2\n"
+    text = code_answer(tests, "add_one", "def add_one(x):\n")
+    assert parse_code_answer(text) == (tests, "add_one", "def add_one(x):\n")
     assert json.loads(text) == {"entry_point": "add_one", "prefix": "def add_one(x):\n",
                                 "tests": "def check(candidate):\n    assert candidate(1) == 2\n"}
     assert text == json.dumps(json.loads(text), sort_keys=True)
@@ -210,9 +211,11 @@ def test_a_folder_with_a_test_file_draws_the_test_split_from_it(tmp_path):
 @pytest.mark.parametrize(
     "row, message",
     [
-        ({"task_id": 1, "text": "Add.", "code": "def add(a, b): return a + b", "test_list": []}, "test_list as a non-empty list"),
+        ({"task_id": 1, "text": "Add.", "code": "def add(a, b): return a + b", "test_list": []},
+         "test_list as a non-empty list"),
         ({"task_id": 1, "text": "", "code": "x = 1", "test_list": ["assert x == 1"]}, "needs text as non-empty text"),
-        ({"task_id": 1, "text": "Add.", "test_list": ["assert add(1, 1) == 2"]}, "needs code as non-empty text, got missing"),
+        ({"task_id": 1, "text": "Add.", "test_list": ["assert add(1, 1) == 2"]},
+         "needs code as non-empty text, got missing"),
         ({"task_id": "HumanEval/0", "prompt": "def f():\n", "test": "def check(c): pass", "entry_point": "f()",
           "canonical_solution": "    return 1\n"}, "not a Python function name"),
         ({"question": "What is 1 + 1?", "answer": "2"}, "neither a HumanEval row"),
@@ -233,10 +236,12 @@ def test_bad_code_sources_are_named(tmp_path):
     (tmp_path / "broken.jsonl.gz").write_bytes(b"not gzip")
     with pytest.raises(TaskError, match="broken.jsonl.gz: cannot be read"):
         code_dataset_splits(str(tmp_path / "broken.jsonl.gz"), 1, 1, 0, seed=0, max_question_chars=500)
-    with pytest.raises(TaskError, match=r"mbpp_sample.jsonl:\d+: question is \d+ characters, over max_question_chars=20"):
+    too_long = r"mbpp_sample.jsonl:\d+: question is \d+ characters, over max_question_chars=20"
+    with pytest.raises(TaskError, match=too_long):
         code_dataset_splits(str(MBPP_SAMPLE), 1, 1, 0, seed=0, max_question_chars=20)
 
 
 def test_solution_level_buckets_reference_lengths():
-    assert [solution_level("\n".join(["x = 1"] * lines)) for lines in (1, 2, 3, 5, 6, 10, 11, 40)] == [1, 1, 2, 2, 3, 3, 4, 4]
+    levels = [solution_level("\n".join(["x = 1"] * lines)) for lines in (1, 2, 3, 5, 6, 10, 11, 40)]
+    assert levels == [1, 1, 2, 2, 3, 3, 4, 4]
     assert solution_level("    return 1\n\n\n") == 1

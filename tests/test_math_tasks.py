@@ -34,7 +34,8 @@ def test_a_folder_with_train_and_test_files():
     # The training file has no answer field: its answers are the solutions' last boxes.
     by_question = dict(zip(frame["question"], frame["answer"]))
     assert by_question["Simplify $\\frac{6}{8}$."] == "\\frac{3}{4}"
-    assert by_question["Find all real $x$ such that $x^2 = 2x + 8$. Enter the solutions separated by commas."] == "-2, 4"
+    roots = "Find all real $x$ such that $x^2 = 2x + 8$. Enter the solutions separated by commas."
+    assert by_question[roots] == "-2, 4"
     assert all(extract_boxed(solution) == answer for solution, answer in zip(frame["solution"], frame["answer"]))
     again, _ = math_splits(str(FIXTURES), 15, 8, 5, seed=0, max_question_chars=500)
     assert all(again[name].equals(splits[name]) for name in splits)
@@ -49,7 +50,8 @@ def test_one_file_is_split_three_ways(tmp_path):
     questions = [set(frame["question"]) for frame in splits.values()]
     assert sum(map(len, questions)) == 10 == len(set().union(*questions))
     with pytest.raises(TaskError, match=r"math has 10 distinct questions for the test \+ warm-up \+ train split"):
-        math_splits(str(source), train_questions=6, test_questions=3, warmup_questions=2, seed=1, max_question_chars=500)
+        math_splits(str(source), train_questions=6, test_questions=3, warmup_questions=2, seed=1,
+                    max_question_chars=500)
 
 
 def test_parquet_files_read_like_jsonl(tmp_path):
@@ -63,9 +65,11 @@ def test_parquet_files_read_like_jsonl(tmp_path):
 
 def test_too_many_questions_is_refused_per_part():
     with pytest.raises(TaskError, match=r"math has 10 distinct questions for the test split\(s\); 11 were asked for"):
-        math_splits(str(FIXTURES), train_questions=1, test_questions=11, warmup_questions=0, seed=0, max_question_chars=500)
+        math_splits(str(FIXTURES), train_questions=1, test_questions=11, warmup_questions=0, seed=0,
+                    max_question_chars=500)
     with pytest.raises(TaskError, match=r"22 distinct questions for the warm-up \+ train split\(s\); 23 were asked"):
-        math_splits(str(FIXTURES), train_questions=20, test_questions=1, warmup_questions=3, seed=0, max_question_chars=500)
+        math_splits(str(FIXTURES), train_questions=20, test_questions=1, warmup_questions=3, seed=0,
+                    max_question_chars=500)
 
 
 def test_answers_and_levels_in_every_layout():

@@ -47,7 +47,8 @@ def parse_code_answer(text: str) -> tuple[str, str | None, str]:
         value = json.loads(text)
     except (json.JSONDecodeError, TypeError):
         raise ValueError(
-            f"code answer {shown} is not JSON; it must be the object code_answer() writes, with keys {', '.join(ANSWER_KEYS)}."
+            f"code answer {shown} is not JSON; it must be the object code_answer() writes, with keys "
+            f"{', '.join(ANSWER_KEYS)}."
         ) from None
     if not isinstance(value, dict) or sorted(value) != sorted(ANSWER_KEYS):
         keys = ", ".join(sorted(value)) if isinstance(value, dict) else type(value).__name__
@@ -240,7 +241,8 @@ def _mbpp_record(where: str, row: dict) -> dict:
     asserts = row.get("test_list")
     if hasattr(asserts, "tolist"):  # a numpy array from a pandas-read parquet file
         asserts = asserts.tolist()
-    if not isinstance(asserts, list) or not asserts or not all(isinstance(line, str) and line.strip() for line in asserts):
+    if not isinstance(asserts, list) or not asserts or not all(isinstance(line, str) and line.strip()
+                                                               for line in asserts):
         raise TaskError(f"{where}: MBPP row needs test_list as a non-empty list of assert lines, got {asserts!r:.80}.")
     asserts = [line.replace("\r\n", "\n").strip() for line in asserts]
     setup = row.get("test_setup_code") or ""

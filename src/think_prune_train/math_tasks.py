@@ -39,7 +39,9 @@ def math_record(where: str, row: dict) -> dict:
     """A MATH-style row as a task record; TaskError naming `where` when it cannot be one."""
     problem, solution = row.get("problem"), row.get("solution")
     if not isinstance(problem, str) or not problem.strip():
-        raise TaskError(f"{where}: a MATH row needs problem as non-empty text, got {problem!r:.60}; fix or drop that row.")
+        raise TaskError(
+            f"{where}: a MATH row needs problem as non-empty text, got {problem!r:.60}; fix or drop that row."
+        )
     if solution is not None and not isinstance(solution, str):
         raise TaskError(f"{where}: solution must be text, got {type(solution).__name__}; fix or drop that row.")
     answer = row.get("answer")
@@ -77,5 +79,7 @@ def math_splits(
     disjoint, from it. Asking for more questions than there are is refused.
     """
     parts = load_parts(source or DEFAULT_SOURCE)
-    frames = {name: records_of(rows, math_record, max_question_chars, "max_question_chars") for name, rows in parts.items()}
+    frames = {
+        name: records_of(rows, math_record, max_question_chars, "max_question_chars") for name, rows in parts.items()
+    }
     return draw_splits("math", frames, train_questions, test_questions, warmup_questions, seed)

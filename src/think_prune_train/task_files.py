@@ -82,7 +82,9 @@ def _local_parts(source: str) -> dict[str, list[Row]]:
     # A missing local path must not fall through to the hub: that waits for a connection error
     # that does not name the path.
     if not path.exists():
-        raise TaskError(f"source {source!r} does not exist; give a {', '.join(SUFFIXES)} file, a folder of them, or a hub id.")
+        raise TaskError(
+            f"source {source!r} does not exist; give a {', '.join(SUFFIXES)} file, a folder of them, or a hub id."
+        )
     if path.is_file():
         return {"pool": read_rows(path)}
     files = sorted(child for child in path.iterdir() if child.is_file() and child.name.endswith(SUFFIXES))
@@ -123,7 +125,9 @@ def load_parts(source: str, config: str | None = None) -> dict[str, list[Row]]:
     return parts
 
 
-def records_of(rows: list[Row], parse: Callable[[str, dict], dict], max_question_chars: int, setting: str) -> pd.DataFrame:
+def records_of(
+    rows: list[Row], parse: Callable[[str, dict], dict], max_question_chars: int, setting: str
+) -> pd.DataFrame:
     """Parsed rows (question_id, question, answer, solution, difficulty), the first of any repeated question kept.
 
     `parse(where, row)` turns one row into a record or raises TaskError naming `where`.
@@ -143,7 +147,12 @@ def records_of(rows: list[Row], parse: Callable[[str, dict], dict], max_question
 
 
 def draw_splits(
-    task: str, parts: dict[str, pd.DataFrame], train_questions: int, test_questions: int, warmup_questions: int, seed: int
+    task: str,
+    parts: dict[str, pd.DataFrame],
+    train_questions: int,
+    test_questions: int,
+    warmup_questions: int,
+    seed: int,
 ) -> tuple[dict[str, pd.DataFrame], dict]:
     """Test, warm-up and training splits with one difficulty mix (`tasks.stratified_splits`).
 
@@ -172,7 +181,9 @@ def draw_splits(
                 f"{warmup_questions})."
             )
     # The pool's own mix (the training distribution), as gsm8k_splits does.
-    natural = {int(level): float(share) for level, share in pool["difficulty"].value_counts(normalize=True).items()}
-    if not natural:  # nothing asked of the pool: the test part's mix
-        natural = {int(level): float(share) for level, share in sources["test"]["difficulty"].value_counts(normalize=True).items()}
+    natural = _shares(pool) or _shares(sources["test"])  # an empty pool (nothing asked of it): the test part's
     return stratified_splits(sources, wanted, natural or {0: 1.0}, seed, task)
+
+
+def _shares(frame: pd.DataFrame) -> dict[int, float]:
+    return {int(level): float(share) for level, share in frame["difficulty"].value_counts(normalize=True).items()}
