@@ -74,14 +74,18 @@ class Level:
     # Show at least one negative input: the level's skill, and it keeps level 3's `a*x+b`
     # questions from repeating level 2's word for word (a question has one level).
     negative_shown: bool = False
+    # Inputs every question of the level shows first: f(0) gives the constant, f(1) - f(0) the slope.
+    always_shown: tuple[int, ...] = ()
 
 
 # Constants are 1-9 (2-9 for a factor, so no `1*x`), so one template per family: a tiny model
-# learns one spelling. The levels add one skill each: subtract (x+b); divide a difference (a*x+b);
-# negative numbers and squares; a three-coefficient quadratic from four values.
+# learns one spelling. The levels add one skill each: copy the constant from f(0) (x+b); also
+# subtract f(0) from f(1) for the slope (a*x+b); negative numbers and squares, with no f(0) to
+# read; a three-coefficient quadratic from four values. Levels 1 and 2 are what the tiny default
+# model can learn from its warm-up; 3 and 4 are what it mostly cannot yet.
 LEVELS = {
-    1: Level(("x+b",), (0, 19), shown=3, held_out=5),
-    2: Level(("a*x+b",), (0, 19), shown=3, held_out=5),
+    1: Level(("x+b",), (0, 49), shown=3, held_out=5, always_shown=(0,)),
+    2: Level(("a*x+b",), (0, 49), shown=3, held_out=5, always_shown=(0, 1)),
     3: Level(("a*x+b", "a*x-b", "x*x+b", "x*x-b"), (-9, 9), shown=3, held_out=5, negative_shown=True),
     4: Level(("a*x*x+b*x+c",), (-5, 5), shown=4, held_out=5),
 }
@@ -112,7 +116,9 @@ def function_from_examples_item(level: int, seed: int, index: int) -> dict:
     family = rule.families[int(rng.integers(len(rule.families)))]
     expression, (square, linear, constant) = _draw_function(family, rng)
     low, high = rule.inputs
-    inputs = [int(x) for x in rng.choice(np.arange(low, high + 1), size=rule.shown + rule.held_out, replace=False)]
+    choices = np.array([x for x in range(low, high + 1) if x not in rule.always_shown])
+    drawn = [int(x) for x in rng.choice(choices, size=rule.shown + rule.held_out - len(rule.always_shown), replace=False)]
+    inputs = list(rule.always_shown) + drawn
     if rule.negative_shown and min(inputs[: rule.shown]) >= 0:
         # Swap the first shown input for a negative one not yet drawn.
         negatives = [x for x in range(low, 0) if x not in inputs]

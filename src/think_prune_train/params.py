@@ -53,7 +53,13 @@ MAX_QUESTIONS = 1_000_000
 
 @dataclass
 class PrepareParams:
-    task: str = field(default="chain_sum", metadata=_help("reasoning-gym dataset name, or 'gsm8k'."))
+    task: str = field(
+        default="chain_sum",
+        metadata=_help(
+            "A reasoning-gym dataset name; 'gsm8k'; 'math' (MATH-style, \\boxed answers); 'code' (HumanEval/MBPP-style "
+            "from `source`); or 'function_from_examples' (offline code). Pair a task with its verifier.kind."
+        ),
+    )
     task_options: dict[str, Any] = field(
         default_factory=dict, metadata=_help("Keyword arguments for reasoning_gym.create_dataset.")
     )
@@ -67,7 +73,10 @@ class PrepareParams:
     )
     source: str | None = field(
         default=None,
-        metadata=_help("gsm8k only: a hub id (openai/gsm8k) or a local folder holding train and test .jsonl/.parquet."),
+        metadata=_help(
+            "gsm8k, math, code: a hub id (openai/gsm8k, HuggingFaceH4/MATH-500, ...) or a local file or folder "
+            "(.jsonl, .jsonl.gz, .parquet)."
+        ),
     )
     train_questions: int = field(default=9000, metadata=_help("Size of the training-question pool."))
     test_questions: int = field(default=200, metadata=_help("Held-out questions for evaluation."))

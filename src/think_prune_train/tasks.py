@@ -1,4 +1,5 @@
-"""Where questions come from: reasoning-gym's procedural tasks (offline) and GSM8K (hub or local).
+"""Where questions come from: reasoning-gym's procedural tasks (offline), GSM8K (hub or local), and
+MATH-style maths and HumanEval/MBPP-style or procedural code (think_prune_train.math_tasks, code_tasks).
 
 Every task yields rows of (question_id, question, answer, solution, difficulty). Splits are
 disjoint by question text, and they share one difficulty mix: the test set, the warm-up set and
@@ -400,8 +401,29 @@ def load_splits(params: PrepareParams, seed: int) -> dict[str, pd.DataFrame]:
     return split_with_mix(params, seed)[0]
 
 
+# Tasks that are not reasoning-gym datasets, and their default sources.
+OWN_TASKS = ("gsm8k", "math", "code", "function_from_examples")
+
+
 def split_with_mix(params: PrepareParams, seed: int) -> tuple[dict[str, pd.DataFrame], dict]:
     """The test, warm-up and training splits, and the record of their difficulty mix."""
+    sizes = {"train_questions": params.train_questions, "test_questions": params.test_questions,
+             "warmup_questions": params.warmup_questions, "seed": seed}
     if params.task == "gsm8k":
         return gsm8k_splits(params, seed)
+    if params.task == "math":
+        from think_prune_train.math_tasks import math_splits
+
+        return math_splits(params.source or "HuggingFaceH4/MATH-500", **sizes,
+                           max_question_chars=params.max_question_chars)
+    if params.task == "code":
+        from think_prune_train.code_tasks import code_dataset_splits
+
+        if not params.source:
+            raise TaskError("prepare.task=code needs prepare.source: a HumanEval/MBPP-style .jsonl file, a folder or a hub id.")
+        return code_dataset_splits(params.source, **sizes, max_question_chars=params.max_question_chars)
+    if params.task == "function_from_examples":
+        from think_prune_train.code_tasks import function_from_examples_splits
+
+        return function_from_examples_splits(**sizes)
     return reasoning_gym_splits(params, seed)

@@ -1,0 +1,118 @@
+"""One verdict for prune and evaluate: numbers, maths answers (math-verify) and code (the sandbox)."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from think_prune_train.code_tasks import code_answer, function_from_examples_items
+from think_prune_train.generation import grade_rows
+from think_prune_train.grading import is_correct
+from think_prune_train.params import PrepareParams, VerifierParams
+from think_prune_train.pruning import grade_traces
+from think_prune_train.tasks import load_splits
+from think_prune_train.verifiers import grade
+
+NUMERIC, MATH, CODE = (VerifierParams(kind=kind) for kind in ("numeric", "math", "code"))
+
+
+def test_numeric_verdicts_are_the_grader_they_always_were():
+    completions = ["3 + 4 = 7\n#### 7", "#### 7.0", "it is 7", "#### 1,000", "#### 8", ""]
+    answers = ["7", "7", "7", "1000", "7", "7"]
+    graded = grade(completions, answers, NUMERIC)
+    assert graded["correct"].tolist() == [is_correct(c, a, "strict") for c, a in zip(completions, answers)]
+    assert graded["correct_flexible"].tolist() == [is_correct(c, a, "flexible") for c, a in zip(completions, answers)]
+    assert graded["correct"].tolist() == [True, True, False, True, False, False]
+    assert graded["predicted"].tolist()[:2] == ["7", "7"]
+
+
+def test_maths_answers_are_compared_as_maths():
+    completions = ["so the answer is $\\boxed{0.5}$", "\\boxed{2\\sqrt{2}}", "#### 1/3", "\\boxed{0.33}", "no idea"]
+    answers = ["\\frac{1}{2}", "\\sqrt{8}", "\\frac{1}{3}", "\\frac{1}{3}", "4"]
+    graded = grade(completions, answers, MATH)
+    assert graded["correct"].tolist() == [True, True, True, False, False]
+    assert graded["correct"].tolist() == graded["correct_flexible"].tolist()
+    assert graded["predicted"][0] == "$0.5$"
+
+
+def test_code_runs_in_the_sandbox_strict_and_fenced():
+    tests = "assert f(2) == 5\nassert f(10) == 21\n"
+    answer = code_answer(tests, None, "")
+    completions = [
+        "def f(x):\n return 2*x+1",  # right
+        "def f(x):\n return x+3",  # right on f(2) only
+        "Here it is:\n```python\ndef f(x):\n    return 2*x+1\n```",  # right, but only once the fence is read
+        "import sys\nsys.exit(0)",  # exits with success before the tests: not a pass
+    ]
+    graded = grade(completions, [answer] * 4, CODE)
+    assert graded["correct"].tolist() == [True, False, False, False]
+    assert graded["correct_flexible"].tolist() == [True, False, True, False]
+    assert graded["predicted"].tolist()[:2] == ["passed", "failed"]
+
+
+def test_prune_and_evaluate_share_the_verdict():
+    item = function_from_examples_items(1, seed=3)[0]
+    rows = pd.DataFrame({"completion": [item["solution"], "def f(x):\n return 0"], "answer": [item["answer"]] * 2})
+    assert grade_traces(rows, "strict", CODE).tolist() == [True, False]
+    assert grade_rows(rows, CODE)["correct"].tolist() == [True, False]
+
+
+@pytest.mark.parametrize("task, source, verifier", [
+    ("function_from_examples", None, CODE),
+    ("math", "tests/fixtures/math", MATH),
+    ("code", "tests/fixtures/code/mbpp_sample.jsonl", CODE),
+])
+def test_every_tasks_reference_solutions_pass_its_own_verifier(task, source, verifier):
+    """The gold answers and worked solutions of each new task agree under the task's verifier."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    params = PrepareParams(task=task, source=str(root / source) if source else None, train_questions=6,
+                           test_questions=3, warmup_questions=2)
+    splits = load_splits(params, seed=0)
+    rows = pd.concat(splits.values())
+    graded = grade(rows["solution"], rows["answer"], verifier)
+    assert graded["correct"].all(), rows[~graded["correct"].to_numpy()]
+
+
+# --- the loop, through the real `dvc repro` on the micro profile --------------------------------------
+
+
+@pytest.mark.slow
+def test_the_code_task_runs_the_loop_and_prunes_by_execution(tmp_path):
+    import json
+
+    from support import DVC, new_project, run
+
+    # The micro model is rarely right: keep every trace (the no-pruning control), so the loop runs
+    # through every stage whatever it writes; the verdicts still come from the sandbox.
+    project = new_project(tmp_path / "repo", overrides=("task=function_from_examples", "prune.require_correct=false"))
+    run(DVC + ["repro"], project)
+    traces = pd.read_parquet(project / "data/generated/r1.parquet")
+    stats = json.loads((project / "data/pruned/r1-stats.json").read_text())
+    # What prune counted as correct is what the sandbox passes (micro profile: flexible grading).
+    verdicts = grade(traces["completion"], traces["answer"], CODE)["correct_flexible"]
+    assert stats["correct"] == int(verdicts.sum())
+    rows = pd.read_parquet(project / "evaluations/r1/rows.parquet")
+    assert set(rows["predicted"]) <= {"passed", "failed", "timeout", "memory", "output_limit", "error"}
+    assert (rows["correct"] == (rows["predicted"] == "passed")).all()
+
+
+@pytest.mark.slow
+def test_the_maths_task_runs_the_loop_on_fixtures(tmp_path):
+    import json
+
+    from support import DVC, REPO, new_project, run
+
+    # The micro model cannot do MATH: train on whatever it writes (the no-pruning control), so the
+    # loop runs through every stage; the verdicts are math-verify's.
+    project = new_project(tmp_path / "repo", overrides=(
+        "task=math", f"prepare.source={REPO / 'tests/fixtures/math'}", "prepare.train_questions=12",
+        "prepare.test_questions=4", "prepare.warmup_questions=10", "prune.require_correct=false",
+    ))
+    run(DVC + ["repro"], project)
+    metrics = json.loads((project / "evaluations/r1/metrics.json").read_text())
+    assert metrics["questions"] == 4 and 0.0 <= metrics["pass@1"] <= 1.0
+    rows = pd.read_parquet(project / "evaluations/r1/rows.parquet")
+    assert rows["answer"].str.len().gt(0).all() and not rows["answer"].str.fullmatch(r"-?\d+").all()  # LaTeX gold
+    assert rows["correct"].tolist() == grade(rows["completion"], rows["answer"], MATH)["correct"].tolist()
