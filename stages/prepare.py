@@ -28,8 +28,8 @@ def main(params_file: str, out: str) -> None:
     writable(out)
     params = load_params(params_file)
     prepare = load_section("prepare", params)
-    splits, mix = split_with_mix(prepare, seed_of(params))
     verifier = load_section("verifier", params)
+    splits, mix = split_with_mix(prepare, seed_of(params), verifier.kind)
     for name, frame in splits.items():  # every answer readable by the task's verifier, before a file is written
         check_answers(frame["answer"], verifier, f"prepare.task={prepare.task} ({name} split)")
     for name, frame in splits.items():

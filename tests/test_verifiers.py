@@ -8,12 +8,12 @@ import pytest
 from think_prune_train.code_tasks import code_answer, function_from_examples_items
 from think_prune_train.generation import grade_rows
 from think_prune_train.grading import is_correct
-from think_prune_train.params import PrepareParams, VerifierParams
+from think_prune_train.params import ParamsError, PrepareParams, VerifierParams, load_section
 from think_prune_train.pruning import grade_traces
-from think_prune_train.tasks import load_splits
-from think_prune_train.verifiers import grade
+from think_prune_train.tasks import load_splits, split_with_mix
+from think_prune_train.verifiers import grade, parse_entry_answer
 
-NUMERIC, MATH, CODE = (VerifierParams(kind=kind) for kind in ("numeric", "math", "code"))
+NUMERIC, MATH, CODE, RG = (VerifierParams(kind=kind) for kind in ("numeric", "math", "code", "reasoning_gym"))
 
 
 def test_numeric_verdicts_are_the_grader_they_always_were():
@@ -116,3 +116,18 @@ def test_the_maths_task_runs_the_loop_on_fixtures(tmp_path):
     rows = pd.read_parquet(project / "evaluations/r1/rows.parquet")
     assert rows["answer"].str.len().gt(0).all() and not rows["answer"].str.fullmatch(r"-?\d+").all()  # LaTeX gold
     assert rows["correct"].tolist() == grade(rows["completion"], rows["answer"], MATH)["correct"].tolist()
+
+
+def test_a_reasoning_gym_task_is_scored_by_its_own_scorer():
+    """word_sorting's answers are word lists, not numbers: the dataset's score_answer judges them."""
+    params = PrepareParams(task="word_sorting", train_questions=4, test_questions=2)
+    rows = pd.concat(split_with_mix(params, seed=0, verifier_kind="reasoning_gym")[0].values())
+    first = rows.iloc[0]
+    task, entry = parse_entry_answer(first["answer"])
+    right, wrong = f"sorted:\n#### {entry['answer']}", "#### zebra, apple"
+    graded = grade([right, wrong, entry["answer"]], [first["answer"]] * 3, RG)
+    assert task == "word_sorting"
+    assert graded["correct"].tolist() == [True, False, False]  # strict needs the #### line
+    assert graded["correct_flexible"].tolist() == [True, False, True]  # flexible reads the last line
+    with pytest.raises(ParamsError, match="verifier.kind: must be one of"):
+        load_section("verifier", {"verifier": {"kind": "vibes"}})

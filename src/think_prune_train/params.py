@@ -213,7 +213,7 @@ class TeacherSelectionParams:
             )
 
 
-VERIFIERS = ("numeric", "math", "code")
+VERIFIERS = ("numeric", "math", "code", "reasoning_gym")
 ISOLATIONS = ("namespace", "none")
 
 
@@ -225,8 +225,9 @@ class VerifierParams:
         default="numeric",
         metadata=_help(
             "'numeric' (the number after '####'; GSM8K, chain_sum), 'math' (LaTeX answers through math-verify: "
-            "the last \\boxed{}, else after '####') or 'code' (the program runs against the task's tests in a "
-            "sandbox). Each task config names its own."
+            "the last \\boxed{}, else after '####'), 'code' (the program runs against the task's tests in a "
+            "sandbox) or 'reasoning_gym' (a reasoning-gym dataset's own score_answer on the text after '####'). "
+            "Each task config names its own."
         ),
     )
     timeout_s: float = field(

@@ -192,14 +192,18 @@ def _canonical_answer(raw: object, where: str) -> str:
     return format_answer(value)
 
 
-def reasoning_gym_splits(params: PrepareParams, seed: int) -> tuple[dict[str, pd.DataFrame], dict]:
+def reasoning_gym_splits(params: PrepareParams, seed: int, own_scorer: bool = False) -> tuple[dict[str, pd.DataFrame], dict]:
     """Draw distinct questions from a reasoning-gym task and cut them into splits with one mix.
 
     The task's natural difficulty mix is measured on every draw (repeats included); a level with
     few distinct questions (two one-digit terms have only 200) gets a smaller, equal share in
     every split rather than a large share of the test set and none of the training pool.
+    With `own_scorer` (verifier.kind: reasoning_gym) the answer is the whole item, for the
+    dataset's own `score_answer`; otherwise it must be a number.
     """
     import reasoning_gym
+
+    from think_prune_train.verifiers import entry_answer
 
     wanted = {"test": params.test_questions, "warmup": params.warmup_questions, "train": params.train_questions}
     total = sum(wanted.values())
@@ -233,7 +237,8 @@ def reasoning_gym_splits(params: PrepareParams, seed: int) -> tuple[dict[str, pd
             {
                 "question_id": question_id(params.task, question),
                 "question": question,
-                "answer": _canonical_answer(item["answer"], f"{params.task} item {index}"),
+                "answer": (entry_answer(params.task, item, f"{params.task} item {index}") if own_scorer
+                           else _canonical_answer(item["answer"], f"{params.task} item {index}")),
                 "solution": solution,
                 "difficulty": difficulty,
             }
@@ -405,8 +410,10 @@ def load_splits(params: PrepareParams, seed: int) -> dict[str, pd.DataFrame]:
 OWN_TASKS = ("gsm8k", "math", "code", "function_from_examples")
 
 
-def split_with_mix(params: PrepareParams, seed: int) -> tuple[dict[str, pd.DataFrame], dict]:
-    """The test, warm-up and training splits, and the record of their difficulty mix."""
+def split_with_mix(params: PrepareParams, seed: int, verifier_kind: str = "numeric") -> tuple[dict[str, pd.DataFrame], dict]:
+    """The test, warm-up and training splits, and the record of their difficulty mix.
+
+    `verifier_kind` decides how a reasoning-gym task's answers are written (see reasoning_gym_splits)."""
     sizes = {"train_questions": params.train_questions, "test_questions": params.test_questions,
              "warmup_questions": params.warmup_questions, "seed": seed}
     if params.task == "gsm8k":
@@ -426,4 +433,4 @@ def split_with_mix(params: PrepareParams, seed: int) -> tuple[dict[str, pd.DataF
         from think_prune_train.code_tasks import function_from_examples_splits
 
         return function_from_examples_splits(**sizes)
-    return reasoning_gym_splits(params, seed)
+    return reasoning_gym_splits(params, seed, own_scorer=verifier_kind == "reasoning_gym")

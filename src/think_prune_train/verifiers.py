@@ -9,6 +9,9 @@ the same way. The task decides the verifier (`verifier.kind` in its config):
   last `\\boxed{}`, else its `####` line, else math-verify's own search, against the gold LaTeX.
   `\\frac{1}{2}` equals `0.5`, `\\sqrt{8}` equals `2\\sqrt{2}`. There is no separate flexible
   reading: math-verify's is already lenient, so both columns hold the same verdict.
+- `reasoning_gym`: the answer holds the reasoning-gym item (`entry_answer`); the text after the
+  completion's last `####` (strict) or its last line (flexible) is scored by the dataset's own
+  `score_answer`, and counts when it scores 1.
 - `code`: the answer holds tests (think_prune_train.code_tasks encodes them); the completion,
   after the task's prefix, runs against them in the sandbox (think_prune_train.sandbox), never in
   this process. Strict runs the completion as written; flexible runs the last fenced code block
@@ -17,6 +20,7 @@ the same way. The task decides the verifier (`verifier.kind` in its config):
 
 from __future__ import annotations
 
+import json
 import os
 import re
 
@@ -44,6 +48,8 @@ def grade(completions: list[str], answers: list[str], verifier: VerifierParams, 
         graded = _math(completions, answers, verifier)
     elif verifier.kind == "code":
         graded = _code(completions, answers, verifier, progress)
+    elif verifier.kind == "reasoning_gym":
+        graded = _reasoning_gym(completions, answers)
     else:
         raise ValueError(f"unknown verifier {verifier.kind!r}")
     return pd.DataFrame(graded, columns=GRADE_COLUMNS)
@@ -64,6 +70,14 @@ def check_answers(answers: pd.Series, verifier: VerifierParams, where: str) -> N
             except ValueError:
                 bad.append(index)
         hint = "the tests of a code task (think_prune_train.code_tasks.code_answer)"
+    elif verifier.kind == "reasoning_gym":
+        bad = []
+        for index, answer in answers.items():
+            try:
+                parse_entry_answer(str(answer))
+            except ValueError:
+                bad.append(index)
+        hint = "a reasoning-gym item (prepare writes one for verifier.kind=reasoning_gym)"
     else:
         bad = [index for index, answer in answers.items() if not str(answer).strip()]
         hint = "a LaTeX answer"
@@ -118,3 +132,52 @@ def _code(completions: list[str], answers: list[str], verifier: VerifierParams, 
         plans.append((programs.setdefault(strict, len(programs)), programs.setdefault(flexible, len(programs))))
     outcomes = run_many(list(programs), limits, _workers(verifier), progress=progress and f"{progress} (sandbox)")
     return [(outcomes[strict].status, outcomes[strict].passed, outcomes[flexible].passed) for strict, flexible in plans]
+
+
+def entry_answer(task: str, entry: dict, where: str) -> str:
+    """A reasoning-gym item as an answer: the dataset's name and the item, as JSON.
+
+    Refused (naming `where`) when the item does not survive JSON, or its own answer does not
+    score 1 after the round trip: the scorer could then not be trusted on it.
+    """
+    import reasoning_gym
+
+    try:
+        text = json.dumps({"task": task, "entry": entry}, sort_keys=True)
+        restored = json.loads(text)["entry"]
+        perfect = reasoning_gym.get_score_answer_fn(task)(answer=str(entry["answer"]), entry=restored) >= 1.0
+    except (TypeError, ValueError, KeyError) as error:
+        raise AnswerError(f"{where}: the {task} item cannot be stored for its own scorer ({error}); use another "
+                          f"verifier.kind for this task.") from None
+    if not perfect:
+        raise AnswerError(f"{where}: {task}'s own scorer does not accept the item's answer after storing it; use "
+                          f"another verifier.kind for this task.")
+    return text
+
+
+def parse_entry_answer(text: str) -> tuple[str, dict]:
+    """(dataset name, item) from `entry_answer`'s text; ValueError when it is not one."""
+    value = json.loads(text)
+    if not isinstance(value, dict) or set(value) != {"task", "entry"} or not isinstance(value["entry"], dict):
+        raise ValueError("not a reasoning-gym answer: expected {task, entry}")
+    return value["task"], value["entry"]
+
+
+def _reasoning_gym(completions: list[str], answers: list[str]) -> list[tuple]:
+    import reasoning_gym
+
+    from think_prune_train.grading import MARKER
+
+    rows = []
+    for completion, answer in zip(completions, answers):
+        task, entry = parse_entry_answer(answer)
+        score = reasoning_gym.get_score_answer_fn(task)
+        strict = completion.rsplit(MARKER, 1)[1].strip() if MARKER in completion else None
+        lines = [line.strip() for line in completion.strip().splitlines() if line.strip()]
+        flexible = strict if strict is not None else (lines[-1] if lines else None)
+
+        def scores(text: str | None) -> bool:
+            return text is not None and score(answer=text, entry=entry) >= 1.0
+
+        rows.append(((flexible or "")[:MAX_PREDICTED_CHARS] or None, scores(strict), scores(flexible)))
+    return rows
