@@ -108,7 +108,7 @@ def test_bad_sources_and_long_questions_are_named(tmp_path):
     with pytest.raises(TaskError, match="holds no .jsonl"):
         math_splits(str(tmp_path), 1, 1, 0, seed=0, max_question_chars=500)
     (tmp_path / "rows.jsonl").write_text('["problem", "solution"]\n')
-    with pytest.raises(TaskError, match=r"rows.jsonl:1: a JSON list; each line must be one JSON object"):
+    with pytest.raises(TaskError, match=r"rows.jsonl:1: a JSON list; each line must be a JSON object"):
         math_splits(str(tmp_path / "rows.jsonl"), 1, 1, 0, seed=0, max_question_chars=500)
     with pytest.raises(TaskError, match=r"math/test.jsonl:2: question is 37 characters, over max_question_chars=30"):
         math_splits(str(FIXTURES), 1, 1, 0, seed=0, max_question_chars=30)

@@ -72,7 +72,7 @@ def read_rows(path: Path) -> list[Row]:
             raise TaskError(f"{path}:{line_number}: not valid JSON ({error.msg}).") from None
         if not isinstance(row, dict):
             kind = "null" if row is None else f"a JSON {type(row).__name__}"
-            raise TaskError(f"{path}:{line_number}: {kind}; each line must be one JSON object (one question).")
+            raise TaskError(f"{path}:{line_number}: {kind}; each line must be a JSON object (one question).")
         rows.append((f"{path}:{line_number}", row))
     return rows
 

@@ -256,25 +256,9 @@ def reasoning_gym_splits(params: PrepareParams, seed: int, own_scorer: bool = Fa
 
 def _read_gsm8k_file(path: Path) -> pd.DataFrame:
     if path.suffix == ".jsonl":
-        rows = []
-        try:
-            lines = path.read_text(encoding="utf-8").splitlines()
-        except UnicodeDecodeError as error:
-            raise TaskError(f"{path}: not UTF-8 text (byte {error.start}); re-encode the file as UTF-8.") from None
-        for line_number, line in enumerate(lines, start=1):
-            if line.strip():
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as error:
-                    raise TaskError(f"{path}:{line_number}: not valid JSON ({error.msg}).") from None
-                if not isinstance(row, dict):
-                    kind = "null" if row is None else f"a JSON {type(row).__name__}"
-                    raise TaskError(
-                        f'{path}:{line_number}: {kind}; each line must be a JSON object such as {{"question": ..., '
-                        f'"answer": "... #### 42"}}.'
-                    )
-                rows.append(row)
-        frame = pd.DataFrame(rows)
+        from think_prune_train.task_files import read_rows  # it imports this module
+
+        frame = pd.DataFrame([row for _, row in read_rows(path)])
     elif path.suffix == ".parquet":
         import pyarrow
 

@@ -57,33 +57,38 @@ def grade(completions: list[str], answers: list[str], verifier: VerifierParams, 
 
 def check_answers(answers: pd.Series, verifier: VerifierParams, where: str) -> None:
     """Refuse gold answers the verifier cannot read, naming the first rows, before anything is graded."""
-    if verifier.kind == "numeric":
-        bad = [index for index, answer in answers.items() if parse_number(str(answer)) is None]
-        hint = "a number (the task's verifier is numeric; set verifier.kind for LaTeX or code answers)"
-    elif verifier.kind == "code":
-        from think_prune_train.code_tasks import parse_code_answer
-
-        bad = []
-        for index, answer in answers.items():
-            try:
-                parse_code_answer(str(answer))
-            except ValueError:
-                bad.append(index)
-        hint = "the tests of a code task (think_prune_train.code_tasks.code_answer)"
-    elif verifier.kind == "reasoning_gym":
-        bad = []
-        for index, answer in answers.items():
-            try:
-                parse_entry_answer(str(answer))
-            except ValueError:
-                bad.append(index)
-        hint = "a reasoning-gym item (prepare writes one for verifier.kind=reasoning_gym)"
-    else:
-        bad = [index for index, answer in answers.items() if not str(answer).strip()]
-        hint = "a LaTeX answer"
+    read, hint = _gold_reader(verifier.kind)
+    bad = []
+    for index, answer in answers.items():
+        try:
+            read(str(answer))
+        except ValueError:
+            bad.append(index)
     if bad:
         shown = ", ".join(map(str, bad[:5])) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
         raise AnswerError(f"{where}: rows {shown}: the answer is not {hint}; fix those rows or the task's verifier.")
+
+
+def _gold_reader(kind: str):
+    """(a function raising ValueError on a gold answer the `kind` verifier cannot read, what it expects)."""
+    if kind == "numeric":
+        def read_number(text: str) -> None:
+            if parse_number(text) is None:
+                raise ValueError("not a number")
+
+        return read_number, "a number (the task's verifier is numeric; set verifier.kind for LaTeX or code answers)"
+    if kind == "code":
+        from think_prune_train.code_tasks import parse_code_answer
+
+        return parse_code_answer, "the tests of a code task (think_prune_train.code_tasks.code_answer)"
+    if kind == "reasoning_gym":
+        return parse_entry_answer, "a reasoning-gym item (prepare writes one for verifier.kind=reasoning_gym)"
+
+    def read_latex(text: str) -> None:
+        if not text.strip():
+            raise ValueError("empty")
+
+    return read_latex, "a LaTeX answer"
 
 
 def _workers(verifier: VerifierParams) -> int:
