@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from support import ENV, REPO, STAGES
+from support import ENV, REPO
 
 from think_prune_train.params import load_section
 from think_prune_train.prompts import render_prompt
@@ -23,8 +23,17 @@ needs_smollm2 = pytest.mark.skipif(
 
 
 def compose(tmp_path: Path, *overrides: str) -> dict:
+    """What `python -m stages params OVERRIDES` writes, composed in this process (no interpreter start-up)."""
+    import contextlib
+
+    from click.testing import CliRunner
+
+    from stages.__main__ import cli
+
     out = tmp_path / "params.yaml"
-    subprocess.run(STAGES + ["params", "--out", str(out), *overrides], cwd=REPO, env=ENV, check=True, capture_output=True)
+    with contextlib.chdir(REPO):
+        result = CliRunner().invoke(cli, ["params", "--out", str(out), *overrides])
+    assert result.exit_code == 0, (result.output, result.exception)
     return yaml.safe_load(out.read_text())
 
 
