@@ -1,8 +1,12 @@
 """generate@rN: the previous round's model thinks: several solutions per training question.
 
-Reads params `seed`, `prompt`, `generate`, `base.trust_remote_code`, `vllm`; `models/<previous>`, `data/problems/train.parquet`.
-Writes `data/generated/<round>.parquet` (schema `Traces`). Sample s of question q in round r is
-drawn with seed (seed, r, q, s), so the file's bytes depend on nothing else.
+Reads params `seed`, `prompt`, `generate`, `verifier` (mcts grades its rollouts), `base.trust_remote_code`,
+`vllm`; `models/<previous>`, `data/problems/train.parquet`.
+Writes `data/generated/<round>.parquet` (schema `Traces`) and `data/generated/<round>-tree.parquet`
+(schema `TreeNodes`). With `generate.method: sample`, sample s of question q in round r is drawn with
+seed (seed, r, q, s) and the tree file has no rows; with `mcts` the traces are every solution the
+tree search graded (think_prune_train.mcts) and the tree file holds its nodes. Either way the bytes
+depend on the params and the model alone.
 """
 
 from __future__ import annotations
@@ -10,8 +14,9 @@ from __future__ import annotations
 import click
 
 from stages.common import open_backend, round_option, run
-from think_prune_train.artifacts import Problems, Traces, read_frame, write_frame
+from think_prune_train.artifacts import Problems, Traces, TreeNodes, read_frame, write_frame
 from think_prune_train.generation import think
+from think_prune_train.mcts import empty_tree, search
 from think_prune_train.params import load_params, load_section, seed_of
 from think_prune_train.paths import writable
 from think_prune_train.resume import clear
@@ -34,10 +39,18 @@ def main(round_: str, model_path: str, params_file: str, problems: str, out: str
     chosen = questions_for_round(pool.index.tolist(), round_, generate.questions_per_round, seed)
     backend = open_backend(generate, model_path, params, derive_seed(seed, "generate", round_))
     label = f"generate@{round_}"
-    traces = think(backend, pool, chosen, round_, prompt, generate, seed, label=label, model_path=model_path)
+    if generate.method == "mcts":
+        traces, tree = search(backend, pool, chosen, round_, prompt, generate, load_section("verifier", params), seed,
+                              label=label, model_path=model_path)
+        done = f"{len(chosen)} trees, {len(tree)} nodes, {len(traces)} graded solutions, {tree['tokens'].sum()} tokens"
+    else:
+        traces = think(backend, pool, chosen, round_, prompt, generate, seed, label=label, model_path=model_path)
+        tree, done = empty_tree(), f"{len(chosen)} questions x {generate.samples_per_question} samples"
+    tree_out = out.with_name(f"{out.stem}-tree.parquet")
+    write_frame(tree, tree_out, TreeNodes)
     write_frame(traces, out, Traces)
     clear(label)
-    click.echo(f"generate@{round_}: {len(chosen)} questions x {generate.samples_per_question} samples -> {out}")
+    click.echo(f"generate@{round_}: {done} -> {out}")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """prune@rN: keep the round's correct traces, and pair correct with incorrect ones for DPO.
 
-Reads params `seed`, `prune`, `verifier` (how a trace is judged correct); `data/generated/<round>.parquet`; the tokenizer of the model being
+Reads params `seed`, `prune`, `verifier` (how a trace is judged correct); `data/generated/<round>.parquet`
+and, from a tree search, `data/generated/<round>-tree.parquet` (pairs then come from sibling steps); the tokenizer of the model being
 trained (`--tokenizer`, models/<previous>) to count trace lengths in its tokens. Writes
 `data/pruned/<round>.parquet` (schema `Pruned`), `data/pruned/<round>-stats.json` (traces in,
 correct, kept, coverage, and what each selection option dropped) and `data/pairs/<round>.parquet`
@@ -9,10 +10,12 @@ correct, kept, coverage, and what each selection option dropped) and `data/pairs
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from stages.common import round_option, run
-from think_prune_train.artifacts import Pairs, Pruned, Traces, read_frame, write_frame, write_json
+from think_prune_train.artifacts import Pairs, Pruned, Traces, TreeNodes, read_frame, write_frame, write_json
 from think_prune_train.params import load_params, load_section, seed_of
 from think_prune_train.pruning import grade_traces, preference_pairs, prune
 from think_prune_train.seeding import derive_seed
@@ -51,7 +54,9 @@ def main(round_: str, tokenizer_path: str | None, params_file: str) -> None:
             f"generate.max_new_tokens if answers are cut off, use prune.grading=flexible, or start from a stronger "
             f"base model (base.*)."
         )
-    pairs = preference_pairs(traces, settings, correct)
+    tree_file = Path(f"data/generated/{round_}-tree.parquet")
+    tree = read_frame(tree_file, TreeNodes) if tree_file.exists() else None
+    pairs = preference_pairs(traces, settings, correct, tree)
     write_frame(kept, f"data/pruned/{round_}.parquet", Pruned)
     write_frame(pairs, f"data/pairs/{round_}.parquet", Pairs)
     write_json(stats, f"data/pruned/{round_}-stats.json")
@@ -59,7 +64,7 @@ def main(round_: str, tokenizer_path: str | None, params_file: str) -> None:
                                                         "dropped_bad_format", "dropped_long_share") if key in stats)
     click.echo(
         f"prune@{round_}: {stats['correct']}/{stats['traces']} correct, kept {stats['kept']} ({settings.select}), "
-        f"{stats['questions_with_correct']}/{stats['questions']} questions covered{extra}; {len(pairs)} DPO pairs"
+        f"{stats['questions_with_correct']}/{stats['questions']} questions covered{extra}; {len(pairs)} DPO pairs{' (sibling steps)' if tree is not None and len(tree) else ''}"
     )
 
 

@@ -57,6 +57,33 @@ class Traces(pa.DataFrameModel):
         unique = ["question_id", "sample"]
 
 
+class TreeNodes(pa.DataFrameModel):
+    """The reasoning trees of `generate.method: mcts` (`data/generated/<round>-tree.parquet`), one row per node.
+
+    Node 0 of each question is the root (the prompt alone, `parent` -1). A node's `step` is the text it
+    adds after its parent's, ending with the step separator unless the node is `terminal` (its path is a
+    whole solution). The path of a node, the text after the prompt, is its ancestors' steps and its own.
+    `visits` counts the graded solutions that pass through it and `value` is the share of them that was
+    correct; `tokens` counts the tokens generated from it (its expansions and rollouts). With
+    `method: sample` the file has no rows.
+    """
+
+    round: Series[str] = pa.Field(str_matches=r"^r\d+$")
+    question_id: Series[str] = pa.Field(str_length={"min_value": 1})
+    node: Series[int] = pa.Field(ge=0)
+    parent: Series[int] = pa.Field(ge=-1)
+    depth: Series[int] = pa.Field(ge=0)
+    step: Series[str]
+    terminal: Series[bool]
+    visits: Series[int] = pa.Field(ge=0)
+    value: Series[float] = pa.Field(ge=0.0, le=1.0)
+    tokens: Series[int] = pa.Field(ge=0)
+
+    class Config:
+        strict = True
+        unique = ["question_id", "node"]
+
+
 class Pruned(pa.DataFrameModel):
     """Traces kept for training (`data/pruned/<round>.parquet`)."""
 
@@ -117,6 +144,7 @@ SCHEMAS: dict[str, type[pa.DataFrameModel]] = {
     "pruned": Pruned,
     "pairs": Pairs,
     "evaluations": Evaluations,
+    "treenodes": TreeNodes,
 }
 
 

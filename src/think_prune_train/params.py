@@ -286,18 +286,57 @@ class SamplingParams:
 
 
 @dataclass
+class MCTSParams:
+    """Reasoning built as a tree, step by step (generate.method: mcts); see think_prune_train.mcts."""
+
+    separator: str = field(default="\n", metadata=_help("Text that ends a reasoning step (a line by default)."))
+    simulations: int = field(
+        default=6, metadata=_help("Select-expand-evaluate-backpropagate rounds per question (one batch each).")
+    )
+    width: int = field(default=2, metadata=_help("Continuations sampled when a leaf is expanded; identical first steps merge."))
+    rollouts: int = field(
+        default=2,
+        metadata=_help("Solutions that estimate a new step's value; the continuation that proposed it is the first."),
+    )
+    rollout_temperature: float = field(default=0.5, metadata=_help("Temperature of the extra rollouts."))
+    exploration: float = field(default=1.0, metadata=_help("UCT exploration constant c: Q + c * sqrt(ln N / n)."))
+    max_depth: int = field(default=8, metadata=_help("Steps deeper than this are not expanded further."))
+    token_budget: int = field(
+        default=0,
+        metadata=_help("Generated tokens per question after which its search stops (checked between simulations; 0 = none)."),
+    )
+    grading: str = field(default="strict", metadata=_help("How rollouts are graded: 'strict' or 'flexible'."))
+
+
+@dataclass
 class GenerateParams(SamplingParams):
     temperature: float = field(default=0.5, metadata=_help("Sampling temperature (0 = greedy)."))
-    samples_per_question: int = field(default=4, metadata=_help("Solutions sampled per training question."))
+    samples_per_question: int = field(
+        default=4, metadata=_help("Solutions sampled per training question (method: sample).")
+    )
     questions_per_round: int = field(
         default=3000,
         metadata=_help("Fresh questions drawn from the pool each round; 0 = the whole pool every round."),
     )
+    method: str = field(
+        default="sample",
+        metadata=_help("'sample': whole solutions; 'mcts': a tree of steps by Monte Carlo tree search (generate.mcts)."),
+    )
+    mcts: MCTSParams = field(default_factory=MCTSParams)
 
     def __post_init__(self) -> None:
         super().__post_init__()
         _check(self.samples_per_question > 0, "samples_per_question", "must be positive")
         _check(self.questions_per_round >= 0, "questions_per_round", "must be zero or positive")
+        _check(self.method in ("sample", "mcts"), "method", "must be 'sample' or 'mcts'")
+        tree = self.mcts
+        _check(len(tree.separator) > 0, "mcts.separator", "must not be empty")
+        for key in ("simulations", "width", "rollouts", "max_depth"):
+            _check(getattr(tree, key) >= 1, f"mcts.{key}", "must be at least 1")
+        _check(0.0 < tree.rollout_temperature <= 5.0, "mcts.rollout_temperature", "must be in (0, 5]")
+        _check(tree.exploration >= 0.0, "mcts.exploration", "must be zero or positive")
+        _check(tree.token_budget >= 0, "mcts.token_budget", "must be zero or positive (0 = no budget)")
+        _check(tree.grading in ("strict", "flexible"), "mcts.grading", "must be 'strict' or 'flexible'")
 
 
 @dataclass

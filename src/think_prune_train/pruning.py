@@ -20,6 +20,7 @@ from think_prune_train.selection import (
     cap_long_share,
     compress_questions,
     filter_traces,
+    pairs_frame,
     select_per_question,
     solve_rates,
 )
@@ -99,10 +100,22 @@ def prune(
     return kept[["round", "question_id", "sample", "prompt", "completion"]].reset_index(drop=True), stats
 
 
-def preference_pairs(traces: pd.DataFrame, params: PruneParams, correct: pd.Series | None = None) -> pd.DataFrame:
-    """(correct, incorrect) pairs per question for DPO, graded as `prune` grades; empty when turned off."""
+def preference_pairs(
+    traces: pd.DataFrame, params: PruneParams, correct: pd.Series | None = None, tree: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """(correct, incorrect) pairs per question for DPO, graded as `prune` grades; empty when turned off.
+
+    Traces from a tree search (`tree`, the round's TreeNodes, has rows) pair sibling steps
+    (`mcts.sibling_pairs`: the shared path always moves into the prompt); sampled traces pair whole
+    solutions (`selection.build_pairs`).
+    """
     if params.pairs_per_question == 0:
         return build_pairs(traces.iloc[:0], pd.Series([], dtype=bool), 1, params.pair_shared_prefix)
     correct_mask = grade_traces(traces, params.grading) if correct is None else correct
+    if tree is not None and not tree.empty:
+        from think_prune_train.mcts import sibling_pairs
+
+        pairs = pairs_frame(sibling_pairs(traces, correct_mask, tree, params.pairs_per_question))
+        return pairs.sort_values(["question_id", "chosen_sample", "rejected_sample"], kind="stable").reset_index(drop=True)
     pairs = build_pairs(traces, correct_mask, params.pairs_per_question, params.pair_shared_prefix)
     return pairs[list(PAIR_COLUMNS)]

@@ -328,7 +328,7 @@ PAIR_DTYPES = {
 }
 
 
-def _pairs_frame(rows: list[dict]) -> pd.DataFrame:
+def pairs_frame(rows: list[dict]) -> pd.DataFrame:
     """Rows as a frame with PAIR_COLUMNS and PAIR_DTYPES, also when there are none."""
     return pd.DataFrame(rows, columns=list(PAIR_COLUMNS)).astype(PAIR_DTYPES)
 
@@ -371,7 +371,7 @@ def build_pairs(
                 continue
             rows.append(_pair_row(question_id, chosen, rejected, move_shared_prefix))
             made += 1
-    pairs = _pairs_frame(rows)
+    pairs = pairs_frame(rows)
     return pairs.sort_values(["question_id", "chosen_sample", "rejected_sample"], kind="stable").reset_index(drop=True)
 
 
