@@ -343,22 +343,19 @@ class VerifierPool:
                     worker = None
                     break
                 self._condition.wait()
-        if worker is None:
-            try:
-                worker = _Worker()
-            except BaseException:
-                with self._condition:
-                    self._live -= 1
-                    self._condition.notify()
-                raise
         try:
+            worker = worker or _Worker()
             worker.wait_ready()
         except BaseException:
-            with self._condition:
-                self._live -= 1
-                self._condition.notify()
+            self._give_up_slot()
             raise
         return worker
+
+    def _give_up_slot(self) -> None:
+        """A worker slot that holds no live worker any more: free it and wake one waiting caller."""
+        with self._condition:
+            self._live -= 1
+            self._condition.notify()
 
     def _release(self, worker: _Worker, healthy: bool) -> None:
         if not healthy:
@@ -370,9 +367,7 @@ class VerifierPool:
                     raise OSError("pool closed")
                 worker = _Worker()
             except OSError:
-                with self._condition:
-                    self._live -= 1
-                    self._condition.notify()
+                self._give_up_slot()
                 return
         with self._condition:
             if self._closed:
