@@ -1,6 +1,6 @@
 """generate@rN: the previous round's model thinks: several solutions per training question.
 
-Reads params `seed`, `prompt`, `generate`, `base.trust_remote_code`, `vllm`; `models/<previous>`, `data/problems/train.parquet`.
+Reads params `seed`, `prompt`, `generate`, `base.trust_remote_code`, `vllm`, `ray`; `models/<previous>`, `data/problems/train.parquet`.
 Writes `data/generated/<round>.parquet` (schema `Traces`). Sample s of question q in round r is
 drawn with seed (seed, r, q, s), so the file's bytes depend on nothing else.
 """
