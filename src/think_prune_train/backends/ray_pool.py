@@ -87,9 +87,8 @@ class RayBackend:
 
         self.ray = ray
         if not ray.is_initialized():
-            environment = {name: value for name, value in os.environ.items() if name.startswith(FORWARDED_ENVIRONMENT)}
             # The workers import this package's code as the stage sees it, on every machine of the cluster.
-            runtime_env = {"env_vars": environment, "py_modules": [str(Path(think_prune_train.__file__).parent)]}
+            runtime_env = {"py_modules": [str(Path(think_prune_train.__file__).parent)]}
             ray.init(
                 address=None if address == "local" else address, runtime_env=runtime_env,
                 include_dashboard=False, log_to_driver=False, configure_logging=False,
@@ -99,8 +98,9 @@ class RayBackend:
         self.tokenizer = AutoTokenizer.from_pretrained(model_path, trust_remote_code=options.get("trust_remote_code", False))
         # Kept referenced for the workers' whole life: a restarted worker reads its arguments again.
         self.model = ray.put(model_files(model_path)) if ship_model else str(Path(model_path).resolve())
+        environment = {name: value for name, value in os.environ.items() if name.startswith(FORWARDED_ENVIRONMENT)}
         actor = ray.remote(GenerationWorker).options(
-            num_cpus=cpus_per_worker, num_gpus=gpus_per_worker, max_restarts=max_restarts,
+            runtime_env={"env_vars": environment}, num_cpus=cpus_per_worker, num_gpus=gpus_per_worker, max_restarts=max_restarts,
             # A piece in flight when its worker died is sent again to the restarted worker.
             max_task_retries=-1 if max_restarts else 0,
         )
