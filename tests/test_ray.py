@@ -19,6 +19,7 @@ from support import DVC, executed, locked_outputs, new_project, run
 
 from think_prune_train.backends import Request, Sampling, load_backend
 from think_prune_train.params import ParamsError, load_section
+from think_prune_train.resume import generate_resumable
 
 SAMPLED = Sampling(temperature=1.0, top_p=1.0, max_new_tokens=16)
 GREEDY = Sampling(temperature=0.0, top_p=1.0, max_new_tokens=16)
@@ -39,6 +40,25 @@ def single_process(tiny_model_dir):
     return load_backend("transformers", str(tiny_model_dir), batch_size=16)
 
 
+class Interrupted(Exception):
+    pass
+
+
+class StopsAfter:
+    """A backend that raises after `calls` chunks, as a killed stage would stop."""
+
+    def __init__(self, backend, calls: int | None = None):
+        self.backend, self.calls, self.requests = backend, calls, 0
+
+    def generate(self, requests, sampling, progress=None):
+        if self.calls == 0:
+            raise Interrupted
+        if self.calls is not None:
+            self.calls -= 1
+        self.requests += len(requests)
+        return self.backend.generate(requests, sampling, progress)
+
+
 def ray_backend(model_dir, **settings):
     from think_prune_train.backends.ray_pool import RayBackend
 
@@ -48,7 +68,7 @@ def ray_backend(model_dir, **settings):
 
 @pytest.mark.slow  # starting Ray and its workers takes about ten seconds here
 @pytest.mark.parametrize("ship_model", [False, True], ids=["shared-path", "shipped-model"])
-def test_two_workers_give_the_bytes_of_one_process(ray_session, single_process, tiny_model_dir, ship_model):
+def test_two_workers_give_the_bytes_of_one_process(ray_session, single_process, tiny_model_dir, ship_model, tmp_path):
     backend = ray_backend(tiny_model_dir, ship_model=ship_model)
     try:
         assert len(set(backend.pids())) == 2 and os.getpid() not in backend.pids()
@@ -57,6 +77,14 @@ def test_two_workers_give_the_bytes_of_one_process(ray_session, single_process, 
         assert sampled == single_process.generate(REQUESTS, SAMPLED)
         assert len(set(sampled)) > 100  # the samples really differ from one another
         assert backend.generate(REQUESTS, GREEDY) == single_process.generate(REQUESTS, GREEDY)
+        # Resume keeps its chunks: a stage stopped after 2 of 4 chunks generates only the other 2 again.
+        resumable = {"label": "generate@r1", "model_path": str(tiny_model_dir), "backend_name": "transformers",
+                     "chunk_size": 32, "root": tmp_path}
+        with pytest.raises(Interrupted):
+            generate_resumable(StopsAfter(backend, calls=2), REQUESTS, SAMPLED, **resumable)
+        resumed = StopsAfter(backend)
+        assert generate_resumable(resumed, REQUESTS, SAMPLED, **resumable) == sampled
+        assert resumed.requests == len(REQUESTS) - 2 * 32
         # The stage renders chat prompts with the backend's tokenizer: the driver has the model's own.
         assert backend.tokenizer.get_vocab() == single_process.tokenizer.get_vocab()
     finally:

@@ -109,6 +109,7 @@ class RayBackend:
         ray.get([worker.pid.remote() for worker in self.workers])
         self.pool = ActorPool(self.workers)
         self.batch_size = options.get("batch_size", 64)
+        self.max_restarts = max_restarts
 
     def _check_fits(self, workers: int, cpus_per_worker: float, gpus_per_worker: float, local: bool) -> None:
         """On this machine, workers that can never fit would wait forever: say so now (a cluster may still grow)."""
@@ -137,9 +138,16 @@ class RayBackend:
         pieces = self.pieces(requests)
         generated = self.pool.map(lambda worker, piece: worker.generate.remote(piece, sampling), pieces)
         completions: list[str] = []
-        for piece in tqdm(generated, total=len(pieces), desc=progress or "generate", unit="piece",
-                          disable=progress is None):
-            completions.extend(piece)
+        try:
+            for piece in tqdm(generated, total=len(pieces), desc=progress or "generate", unit="piece",
+                              disable=progress is None):
+                completions.extend(piece)
+        except self.ray.exceptions.RayActorError as error:
+            raise RuntimeError(
+                f"a Ray worker died and ray.max_restarts={self.max_restarts} restarts were used up (its log is in "
+                f"Ray's session folder, /tmp/ray/session_latest/logs); the chunks finished so far are saved: "
+                f"rerun the stage to resume from them"
+            ) from error
         return completions
 
     def pids(self) -> list[int]:
