@@ -91,34 +91,66 @@ def test_two_workers_give_the_bytes_of_one_process(ray_session, single_process, 
         backend.close()
 
 
+FAULT_REQUESTS = [Request(f"{i}*{i % 9}+{i % 5}=", seed=9000 + i) for i in range(600)]
+FAULT_SAMPLING = Sampling(temperature=1.0, top_p=1.0, max_new_tokens=48)
+
+
+def generate_killing_one_worker(backend, log) -> dict:
+    """Generate FAULT_REQUESTS in a thread and SIGKILL the first worker as soon as both workers have
+    started their piece (each has one long piece): {"completions": ...} or {"error": ...}."""
+    assert len(backend.pieces(FAULT_REQUESTS)) == 2
+    victim = backend.pids()[0]
+    outcome: dict = {}
+
+    def generate():
+        try:
+            outcome["completions"] = backend.generate(FAULT_REQUESTS, FAULT_SAMPLING)
+        except Exception as error:  # handed to the test's thread
+            outcome["error"] = error
+
+    generating = threading.Thread(target=generate)
+    generating.start()
+    deadline = time.monotonic() + 120
+    while (log.read_text().count("ray.piece") if log.exists() else 0) < 2:
+        assert time.monotonic() < deadline, "the workers never started their pieces"
+        time.sleep(0.01)
+    os.kill(victim, signal.SIGKILL)
+    generating.join(timeout=300)
+    assert not generating.is_alive()
+    return outcome
+
+
 @pytest.mark.slow
 def test_a_worker_killed_mid_generation_is_restarted_and_the_bytes_do_not_change(
     ray_session, single_process, tiny_model_dir, tmp_path, monkeypatch
 ):
-    # Each worker gets one long piece; the test kills one as soon as both have started theirs.
     log = tmp_path / "failpoints.log"
-    monkeypatch.setenv("TPT_FAILPOINT_LOG", str(log))  # forwarded to the workers
-    requests = [Request(f"{i}*{i % 9}+{i % 5}=", seed=9000 + i) for i in range(600)]
-    sampling = Sampling(temperature=1.0, top_p=1.0, max_new_tokens=48)
-    expected = single_process.generate(requests, sampling)
+    monkeypatch.setenv("TPT_FAILPOINT_LOG", str(log))  # forwarded to the workers: each logs "ray.piece"
     backend = ray_backend(tiny_model_dir, batch_size=300, max_restarts=2)
     try:
         before = backend.pids()
-        assert len(backend.pieces(requests)) == 2
-        result: dict[str, list[str]] = {}
-        generating = threading.Thread(target=lambda: result.update(completions=backend.generate(requests, sampling)))
-        generating.start()
-        deadline = time.monotonic() + 120
-        while (log.read_text().count("ray.piece") if log.exists() else 0) < 2:
-            assert time.monotonic() < deadline, "the workers never started their pieces"
-            time.sleep(0.01)
-        os.kill(before[0], signal.SIGKILL)
-        generating.join(timeout=300)
-        assert not generating.is_alive()
-        assert result["completions"] == expected
+        outcome = generate_killing_one_worker(backend, log)
+        assert outcome.get("completions") == single_process.generate(FAULT_REQUESTS, FAULT_SAMPLING)
         assert log.read_text().count("ray.piece") == 3  # the killed worker's piece was generated again
         after = backend.pids()
         assert after[0] != before[0] and after[1] == before[1]  # Ray restarted the killed worker only
+    finally:
+        backend.close()
+
+
+@pytest.mark.slow
+def test_a_worker_that_dies_past_its_restarts_stops_generation_with_a_clear_error(
+    ray_session, tiny_model_dir, tmp_path, monkeypatch
+):
+    log = tmp_path / "failpoints.log"
+    monkeypatch.setenv("TPT_FAILPOINT_LOG", str(log))
+    backend = ray_backend(tiny_model_dir, batch_size=300, max_restarts=0)
+    try:
+        outcome = generate_killing_one_worker(backend, log)
+        assert "completions" not in outcome
+        assert isinstance(outcome["error"], RuntimeError)
+        assert "ray.max_restarts=0 restarts were used up" in str(outcome["error"])
+        assert "rerun the stage to resume" in str(outcome["error"])
     finally:
         backend.close()
 
