@@ -51,7 +51,8 @@ def launch(config: Path, *extra: str):
     accelerate knows). Nothing is started."""
     from accelerate.commands.launch import _validate_launch_command, launch_command_parser
 
-    launcher = load_section("train", {"train": {"launcher": f"accelerate launch --config_file {config.relative_to(REPO)}"}}).launcher
+    launcher = f"accelerate launch --config_file {config.relative_to(REPO)}"
+    launcher = load_section("train", {"train": {"launcher": launcher}}).launcher  # the params accept it
     command = shlex.split(launcher)[2:] + list(extra) + ["-m", "stages.train", "--round", "r1", "--previous", "r0"]
     parser = launch_command_parser()
     args = parser.parse_args(command)

@@ -524,13 +524,18 @@ class RayParams:
             "belongs to (`ray start`); 'HOST:6379' or 'ray://HOST:10001' an existing cluster's head."
         ),
     )
-    cpus_per_worker: float = field(default=1.0, metadata=_help("CPU cores Ray reserves for each worker (its torch threads)."))
+    cpus_per_worker: float = field(
+        default=1.0, metadata=_help("CPU cores Ray reserves for each worker (its torch threads).")
+    )
     gpus_per_worker: float = field(
-        default=0.0, metadata=_help("GPUs per worker: 1 for vLLM or transformers on a GPU; vllm.tensor_parallel_size with TP.")
+        default=0.0,
+        metadata=_help("GPUs per worker: 1 for vLLM or transformers on a GPU; vllm.tensor_parallel_size with TP."),
     )
     max_restarts: int = field(
         default=3,
-        metadata=_help("Times Ray restarts a worker whose process died; its unfinished requests are retried (same bytes)."),
+        metadata=_help(
+            "Times Ray restarts a worker whose process died; its unfinished requests are retried (same bytes)."
+        ),
     )
     ship_model: bool = field(
         default=False,

@@ -22,8 +22,10 @@ the piece's samples depend only on their seeds.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -49,13 +51,9 @@ def import_ray():
 class GenerationWorker:
     """One Ray actor: one engine, loaded once, generating the pieces it is sent."""
 
-    def __init__(self, backend_name: str, model: str | dict[str, bytes], options: dict):
-        if isinstance(model, dict):  # the model's files, shipped through the object store (ray.ship_model)
-            folder = Path(tempfile.mkdtemp(prefix="tpt-model-"))
-            for name, content in model.items():
-                (folder / name).parent.mkdir(parents=True, exist_ok=True)
-                (folder / name).write_bytes(content)
-            model = str(folder)
+    def __init__(self, backend_name: str, model: str, options: dict, shipped: dict[str, bytes] | None = None):
+        if shipped is not None:  # the model's files came through the object store (ray.ship_model)
+            model = unpack_model(shipped)
         self.backend = load_backend(backend_name, model, **options)
 
     def pid(self) -> int:
@@ -69,7 +67,27 @@ class GenerationWorker:
 def model_files(model_path: str) -> dict[str, bytes]:
     """Every file of a model folder by its relative path (what ray.ship_model sends to each worker)."""
     folder = Path(model_path)
-    return {file.relative_to(folder).as_posix(): file.read_bytes() for file in sorted(folder.rglob("*")) if file.is_file()}
+    files = sorted(file for file in folder.rglob("*") if file.is_file())
+    return {file.relative_to(folder).as_posix(): file.read_bytes() for file in files}
+
+
+def unpack_model(files: dict[str, bytes]) -> str:
+    """A shipped model as a folder on the worker's machine: one per model (named by its content's digest),
+    written once whole and shared by the workers there and by later stages."""
+    digest = hashlib.sha256()
+    for name in sorted(files):
+        digest.update(name.encode() + b"\0" + hashlib.sha256(files[name]).digest())
+    folder = Path(tempfile.gettempdir()) / f"tpt-model-{digest.hexdigest()[:24]}"
+    if not folder.exists():
+        staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+        for name, content in files.items():
+            (staging / name).parent.mkdir(parents=True, exist_ok=True)
+            (staging / name).write_bytes(content)
+        try:
+            os.rename(staging, folder)
+        except OSError:  # another worker on this machine put it there first
+            shutil.rmtree(staging, ignore_errors=True)
+    return str(folder)
 
 
 class RayBackend:
@@ -95,16 +113,19 @@ class RayBackend:
             )
         self._check_fits(workers, cpus_per_worker, gpus_per_worker, local=address == "local")
         # The prompts are rendered here (chat template), so the stage needs the tokenizer, not the engine.
-        self.tokenizer = AutoTokenizer.from_pretrained(model_path, trust_remote_code=options.get("trust_remote_code", False))
+        trust_remote_code = options.get("trust_remote_code", False)
+        self.tokenizer = AutoTokenizer.from_pretrained(model_path, trust_remote_code=trust_remote_code)
         # Kept referenced for the workers' whole life: a restarted worker reads its arguments again.
-        self.model = ray.put(model_files(model_path)) if ship_model else str(Path(model_path).resolve())
+        self.shipped = ray.put(model_files(model_path)) if ship_model else None
         environment = {name: value for name, value in os.environ.items() if name.startswith(FORWARDED_ENVIRONMENT)}
         actor = ray.remote(GenerationWorker).options(
-            runtime_env={"env_vars": environment}, num_cpus=cpus_per_worker, num_gpus=gpus_per_worker, max_restarts=max_restarts,
+            runtime_env={"env_vars": environment}, num_cpus=cpus_per_worker, num_gpus=gpus_per_worker,
+            max_restarts=max_restarts,
             # A piece in flight when its worker died is sent again to the restarted worker.
             max_task_retries=-1 if max_restarts else 0,
         )
-        self.workers = [actor.remote(backend_name, self.model, options) for _ in range(workers)]
+        model = str(Path(model_path).resolve())
+        self.workers = [actor.remote(backend_name, model, options, self.shipped) for _ in range(workers)]
         # Fail here, with the engine's own error, if a worker cannot load the model.
         ray.get([worker.pid.remote() for worker in self.workers])
         self.pool = ActorPool(self.workers)
@@ -118,7 +139,8 @@ class RayBackend:
         if not local:
             return
         total = self.ray.cluster_resources()
-        for kind, each, key in (("CPU", cpus_per_worker, "cpus_per_worker"), ("GPU", gpus_per_worker, "gpus_per_worker")):
+        resources = (("CPU", cpus_per_worker, "cpus_per_worker"), ("GPU", gpus_per_worker, "gpus_per_worker"))
+        for kind, each, key in resources:
             needed, available = workers * each, total.get(kind, 0.0)
             if needed > available:
                 raise ParamsError.at(
