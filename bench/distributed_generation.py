@@ -1,17 +1,18 @@
 """Generation on Ray workers against one process: tokens per second, and the same bytes.
 
 The same requests (the default task's training questions, one seed each, sampled as `generate`
-samples) are generated three ways in one run: in this process (no Ray, as `ray.workers: 0`),
-then by one and by two local Ray workers (`ray.workers: 1` and `2`, `ray.cpus_per_worker: 1`),
-each with the transformers backend on the pipeline's tiny default model. Each way loads its
-engines, warms up on one batch, then is timed on every request. The script fails unless all three
-return identical completions. Tokens are counted with the model's tokenizer.
+samples) are generated four ways in one run: in this process (no Ray, as `ray.workers: 0`) with
+torch's default threads and with one thread, then by one and by two local Ray workers
+(`ray.workers: 1` and `2`, `ray.cpus_per_worker: 1`), each with the transformers backend on the
+pipeline's tiny default model. Each way loads its engines, warms up on one batch, then is timed
+on every request. The script fails unless all of them return identical completions. Tokens are
+counted with the model's tokenizer.
 
 On this 2-core machine one worker has one core (Ray sets its torch threads to
 `ray.cpus_per_worker`) and two workers have both, so the ratio of two workers to one is the
 scaling of data-parallel generation; the single process runs one engine on torch's default
-threads (both cores), which suffers most when other work shares the machine. Run it on a quiet
-machine, after `dvc repro` has built models/r0 and data/problems:
+threads (both cores), which suffers most when other work shares the machine (the one-thread row
+shows how much). Run it on a quiet machine, after `dvc repro` has built models/r0 and data/problems:
 
     python bench/distributed_generation.py                    # 2,000 requests (a few minutes)
     python bench/distributed_generation.py --requests 64      # a quick check that it works
@@ -73,6 +74,7 @@ def main(model: str, problems: str, count: int, max_new_tokens: int, batch_size:
         if not path.exists():
             raise click.ClickException(f"{what} {path} does not exist: run `dvc repro` first, or pass {what}")
     import ray
+    import torch
     from transformers import AutoTokenizer
 
     from think_prune_train.backends import Sampling, load_backend
@@ -82,7 +84,18 @@ def main(model: str, problems: str, count: int, max_new_tokens: int, batch_size:
     sampling = Sampling(temperature, 1.0, max_new_tokens)
     warmup = min(batch_size, count)
     options = {"batch_size": batch_size, "trust_remote_code": False}
-    ways = [("one process, no Ray", 0, lambda: load_backend("transformers", model, batch_size=batch_size))]
+    def one_process(threads: int | None):
+        def open_engine():
+            torch.set_num_threads(threads or default_threads)
+            return load_backend("transformers", model, batch_size=batch_size)
+
+        return open_engine
+
+    default_threads = torch.get_num_threads()
+    ways = [
+        (f"one process, no Ray, {default_threads} torch threads", 0, one_process(None)),
+        ("one process, no Ray, 1 torch thread", 0, one_process(1)),
+    ]
     ways += [
         (f"Ray, {n} worker{'s' if n > 1 else ''}", n, lambda n=n: RayBackend("transformers", model, options, workers=n))
         for n in range(1, workers + 1)
@@ -95,6 +108,7 @@ def main(model: str, problems: str, count: int, max_new_tokens: int, batch_size:
         rows.append((name, n, loaded, seconds, tokens, tokens / seconds))
         outputs.append(completions)
         click.echo(f"{name}: {tokens / seconds:,.0f} tokens/s", err=True)
+    torch.set_num_threads(default_threads)
     ray.shutdown()
 
     click.echo(f"{count:,} requests x up to {max_new_tokens} new tokens, temperature {temperature}, "
