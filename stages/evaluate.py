@@ -1,6 +1,6 @@
 """evaluate@rN: Pass@1 of a round's model on the held-out test questions.
 
-Reads params `seed`, `prompt`, `evaluate`, `verifier`, `base.trust_remote_code`, `vllm`; `models/<round>`, `data/problems/test.parquet`.
+Reads params `seed`, `prompt`, `evaluate`, `verifier`, `base.trust_remote_code`, `vllm`, `ray`; `models/<round>`, `data/problems/test.parquet`.
 Writes `evaluations/<round>/rows.parquet` (schema `Evaluations`: every sampled completion plus
 the greedy one as sample -1, graded strictly and flexibly) and `evaluations/<round>/metrics.json`
 (overall and per difficulty level). Pass@1 is the mean accuracy over `evaluate.samples` samples

@@ -1,7 +1,7 @@
 """generate@rN: the previous round's model thinks: several solutions per training question.
 
 Reads params `seed`, `prompt`, `generate`, `verifier` (mcts grades its rollouts), `base.trust_remote_code`,
-`vllm`; `models/<previous>`, `data/problems/train.parquet`.
+`vllm`, `ray` (generation spread over Ray workers); `models/<previous>`, `data/problems/train.parquet`.
 Writes `data/generated/<round>.parquet` (schema `Traces`) and `data/generated/<round>-tree.parquet`
 (schema `TreeNodes`). With `generate.method: sample`, sample s of question q in round r is drawn with
 seed (seed, r, q, s) and the tree file has no rows; with `mcts` the traces are every solution the

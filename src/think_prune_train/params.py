@@ -538,6 +538,63 @@ class VLLMParams:
         _check(self.dtype in ("auto", "bfloat16", "float16", "float32"), "dtype", "must be auto, bfloat16, float16 or float32")
 
 
+RAY_LOCAL = "local"
+
+
+@dataclass
+class RayParams:
+    """Generation and evaluation spread over Ray workers (`pip install -e '.[ray]'`), one engine per worker.
+
+    Every sample depends only on its request's seed, so the output is the same bytes with any
+    number of workers; `workers: 0` generates in the stage's own process, as without Ray.
+    """
+
+    workers: int = field(
+        default=0,
+        metadata=_help(
+            "Ray actors that generate, each holding one engine (transformers or vLLM); 0 = off: generate in the "
+            "stage's process. Data-parallel vLLM on one machine: workers = number of GPUs, gpus_per_worker = 1."
+        ),
+    )
+    address: str = field(
+        default=RAY_LOCAL,
+        metadata=_help(
+            "'local' starts a private Ray on this machine for the stage; 'auto' joins the cluster this machine "
+            "belongs to (`ray start`); 'HOST:6379' or 'ray://HOST:10001' an existing cluster's head."
+        ),
+    )
+    cpus_per_worker: float = field(
+        default=1.0, metadata=_help("CPU cores Ray reserves for each worker (its torch threads).")
+    )
+    gpus_per_worker: float = field(
+        default=0.0,
+        metadata=_help("GPUs per worker: 1 for vLLM or transformers on a GPU; vllm.tensor_parallel_size with TP."),
+    )
+    max_restarts: int = field(
+        default=3,
+        metadata=_help(
+            "Times Ray restarts a worker whose process died; its unfinished requests are retried (same bytes)."
+        ),
+    )
+    ship_model: bool = field(
+        default=False,
+        metadata=_help(
+            "true: send the model's files to each worker through Ray's object store (workers on machines that do "
+            "not share this repository's file system); false: workers read the model at its absolute path."
+        ),
+    )
+
+    def __post_init__(self) -> None:
+        _check(self.workers >= 0, "workers", "must be zero (off: generate in the stage's process) or positive")
+        _check(
+            self.address in (RAY_LOCAL, "auto") or re.fullmatch(r"(ray://)?[\w.-]+:\d+", self.address) is not None,
+            "address", f"{self.address!r} is not 'local', 'auto', 'HOST:PORT' or 'ray://HOST:PORT'",
+        )
+        _check(self.cpus_per_worker >= 0, "cpus_per_worker", "must be zero or positive")
+        _check(self.gpus_per_worker >= 0, "gpus_per_worker", "must be zero or positive")
+        _check(self.max_restarts >= 0, "max_restarts", "must be zero (no restarts) or positive")
+
+
 _DERIVED = _help("Derived from rounds and teacher.source; do not set.")
 
 
@@ -567,6 +624,7 @@ class Params:
     train: TrainParams = field(default_factory=TrainParams)
     evaluate: EvaluateParams = field(default_factory=EvaluateParams)
     vllm: VLLMParams = field(default_factory=VLLMParams)
+    ray: RayParams = field(default_factory=RayParams)
 
 
 SECTIONS: dict[str, type] = {
