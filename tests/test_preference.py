@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from think_prune_train.params import LoraParams, TrainParams
-from think_prune_train.preference import dpo, sequence_logprob
+from think_prune_train.preference import dpo, sequence_logprob, step_log
 from think_prune_train.training import load_model, trainer_config
 
 PAIRS = pd.DataFrame(
@@ -117,3 +117,49 @@ def test_a_tokenizer_without_pad_is_padded_with_eos_on_a_copy(tiny_model_dir):
     padded = _tokenizer_for_pairs(tokenizer)
     assert padded.pad_token == tokenizer.eos_token
     assert tokenizer.pad_token is None
+
+
+def test_dpo_logs_every_step_and_sft_logs_as_before(plain_dpo, tmp_path):
+    *_, log, _, _ = plain_dpo
+    steps = step_log(log)
+    assert [entry["step"] for entry in steps] == list(range(1, 6))  # 5 epochs of one batch
+    for entry in steps:
+        assert {"loss", "rewards/chosen", "rewards/rejected", "rewards/margins", "rewards/accuracies",
+                "logps/chosen", "logps/rejected"} <= set(entry)
+    sft_config = trainer_config(FAST, "sft", 40, 0, tmp_path)  # 10 steps an epoch, 50 in all
+    assert sft_config.logging_steps == 5
+    assert trainer_config(FAST, "dpo", 40, 0, tmp_path).logging_steps == 1
+
+
+@pytest.mark.parametrize("objective", ["dpo", "sft"])
+def test_train_stage_keeps_every_dpo_step_in_its_log_and_sft_logs_as_before(objective, tiny_model_dir, tmp_path,
+                                                                             monkeypatch):
+    import json
+    import shutil
+
+    import yaml
+    from click.testing import CliRunner
+
+    from stages.train import main
+    from think_prune_train.artifacts import Pairs, Pruned, write_frame
+
+    shutil.copytree(tiny_model_dir, tmp_path / "models" / "r0")
+    ids = {"round": "r1", "question_id": [f"q{i}" for i in range(len(PAIRS))]}
+    write_frame(PAIRS.assign(**ids, chosen_sample=0, rejected_sample=1, shared_prefix_chars=0),
+                tmp_path / "data/pairs/r1.parquet", Pairs)
+    write_frame(PAIRS.rename(columns={"chosen": "completion"}).drop(columns="rejected").assign(**ids, sample=0),
+                tmp_path / "data/pruned/r1.parquet", Pruned)
+    train = {"objective": objective, "learning_rate": 3e-2, "epochs": 3, "batch_size": 4, "max_length": 32,
+             "precision": "fp32"}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump({"seed": 0, "train": train}))
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(main, ["--round", "r1", "--previous", "r0"])
+    assert result.exit_code == 0, result.output
+    log = json.loads((tmp_path / "data/train_logs/r1.json").read_text())
+    if objective == "sft":
+        assert set(log) == {"examples", "start", "first_loss", "last_loss", "steps"}
+        return
+    assert [entry["step"] for entry in log["log"]] == [1, 2, 3]
+    assert log["log"][0]["rewards/margins"] == pytest.approx(0, abs=1e-6)
+    assert log["log"][-1]["rewards/margins"] > 0
+    assert (log["first_loss"], log["last_loss"]) == (log["log"][0]["loss"], log["log"][-1]["loss"])

@@ -65,6 +65,14 @@ def _pairs_dataset(pairs: pd.DataFrame):
     return Dataset.from_pandas(pairs[PAIR_COLUMNS].reset_index(drop=True), preserve_index=False)
 
 
+# TRL's per-step DPO metrics worth keeping in a train log: how the two log-probabilities move,
+# not just the loss (DPO's loss can fall while both likelihoods collapse).
+STEP_METRICS = [
+    "loss", "grad_norm", "learning_rate", "rewards/chosen", "rewards/rejected", "rewards/margins",
+    "rewards/accuracies", "logps/chosen", "logps/rejected", "mean_token_accuracy", "entropy",
+]
+
+
 def dpo(
     model,
     tokenizer,
@@ -80,7 +88,8 @@ def dpo(
     `objective` is 'dpo', or 'dpo_sft' to add train.sft_weight x SFT on the chosen completion.
     The reference is the model as passed in: a frozen copy for a full fine-tune (twice the weights
     in memory), or the same weights with the adapters switched off under LoRA (no extra copy).
-    LoRA adapters are merged before returning, so the result saves as an ordinary model.
+    TRL logs every step (see `step_log`). LoRA adapters are merged before returning, so the result
+    saves as an ordinary model.
     """
     from trl import DPOTrainer
 
@@ -102,6 +111,15 @@ def dpo(
     if peft_config is not None:
         trained = trained.merge_and_unload()
     return trained, trainer.state.log_history
+
+
+def step_log(log_history: list[dict]) -> list[dict]:
+    """One row per logged optimizer step: its number and TRL's DPO metrics (STEP_METRICS) as logged."""
+    return [
+        {"step": entry["step"], **{name: entry[name] for name in STEP_METRICS if name in entry}}
+        for entry in log_history
+        if "rewards/margins" in entry
+    ]
 
 
 def _completion_start(prompt_ids: list[int], full_ids: list[int]) -> int:

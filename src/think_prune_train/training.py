@@ -42,7 +42,7 @@ def trainer_config(train: TrainParams, objective: str, rows: int, seed: int, wor
 
     The one place params become TRL arguments. Warm-up is a share of all optimizer steps over `rows`
     training rows (examples, or pairs); the loss of SFT is on the completion only; dpo_sft adds
-    `sft_weight` x SFT on the chosen completion to sigmoid DPO.
+    `sft_weight` x SFT on the chosen completion to sigmoid DPO. SFT logs a tenth of its steps, DPO every step.
     """
     from trl import DPOConfig, SFTConfig
 
@@ -77,6 +77,8 @@ def trainer_config(train: TrainParams, objective: str, rows: int, seed: int, wor
         loss_type, loss_weights = ["sigmoid", "sft"], [1.0, train.sft_weight]
     else:
         raise ValueError(f"objective must be one of sft, dpo, dpo_sft, got {objective!r}")
+    # Every step: DPO's rewards and log-probabilities can drift in a few steps (the train log keeps them).
+    shared["logging_steps"] = 1
     return DPOConfig(**shared, beta=train.dpo_beta, loss_type=loss_type, loss_weights=loss_weights)
 
 
