@@ -203,6 +203,11 @@ def test_a_bos_adding_tokenizer_trains_without_the_bos_sampling_never_sees(tiny_
     assert tokenizer("2+3=")["input_ids"][0] == tokenizer.bos_token_id  # TRL's default call would add it
     assert_dpo_sequences_are_sft_and_sampling_sequences(model_dir, SHARED_PREFIX_PAIRS, tmp_path)
     assert tokenizer("2+3=")["input_ids"][0] == tokenizer.bos_token_id  # the caller's tokenizer is left as it was
+    # A tokenizer that adds nothing (the default tiny model's) reaches TRL as the very same object: SFT runs as before.
+    from think_prune_train.training import tokenizer_as_sampled
+
+    _, plain = load_model(tiny_model_dir)
+    assert tokenizer_as_sampled(plain) is plain
 
 
 @pytest.mark.slow
