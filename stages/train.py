@@ -4,7 +4,8 @@ Reads params `seed`, `train`, `base.trust_remote_code`; `data/pruned/<round>.par
 `data/pairs/<round>.parquet` (DPO) and the starting model: the previous round's
 (`train.init_from: previous`, the paper) or the base model r0 (`base`, STaR / ReST-EM).
 Writes `models/<round>` (a plain Hugging Face folder, safetensors) and `data/train_logs/<round>.json`
-(examples, start model, first and last logged loss, processes).
+(examples, start model, first and last logged loss, processes; for DPO objectives also TRL's
+per-step rewards, margins and log-probabilities under "log").
 
 Runs as one process (`train.launcher: python`) or as several under `accelerate launch` (GPUs, or CPU
 processes over gloo); then every process trains its share of each batch and only the first writes.
@@ -19,7 +20,7 @@ import click
 from stages.common import round_option, run
 from think_prune_train.artifacts import Pairs, Pruned, read_frame, write_json
 from think_prune_train.params import load_params, load_section, seed_of
-from think_prune_train.preference import dpo
+from think_prune_train.preference import dpo, step_log
 from think_prune_train.seeding import derive_seed
 from think_prune_train.training import is_main_process, load_model, process_count, save_model, sft
 
@@ -62,6 +63,7 @@ def main(round_: str, previous: str, params_file: str) -> None:
     if objective != "sft":  # SFT logs keep their earlier form too
         summary["objective"] = objective
         summary["learning_rate"] = train.learning_rate_for(objective)
+        summary["log"] = step_log(log)
     write_json(summary, f"data/train_logs/{round_}.json")
     click.echo(
         f"train@{round_}: {objective} on {len(examples)} examples from {start} -> models/{round_} "

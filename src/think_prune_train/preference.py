@@ -4,9 +4,12 @@ Pruning yields correct and incorrect traces for the same question; DPO uses both
 keeps the correct ones. The objective `dpo_sft` adds an SFT term on the chosen completion, because
 plain DPO only widens the gap between chosen and rejected and may lower the likelihood of both.
 
-The prompt is the model's input text as the sampling backends see it (no chat template) and the
-completions are its continuations. TRL appends the tokenizer's EOS to both completions, as SFT
-does, so the model also learns where a preferred answer ends.
+The prompt is the model's input text as the sampling backends see it and the completions are its
+continuations. TRL appends the tokenizer's EOS to both completions, as SFT does, so the model also
+learns where a preferred answer ends. TRL tokenizes prompt + completion as one text (as SFT does),
+and the completion's tokens start where that sequence and the prompt's own tokens first differ:
+when a pair's prompt ends inside what the tokenizer merges (a shared prefix cut after a space, for
+a BPE tokenizer whose words carry their leading space), the merged token counts as completion.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import pandas as pd
 import torch
 
 from think_prune_train.params import TrainParams
-from think_prune_train.training import _FailpointCallback, lora_config, trainer_config
+from think_prune_train.training import _FailpointCallback, lora_config, tokenizer_as_sampled, trainer_config
 
 PAIR_COLUMNS = ["prompt", "chosen", "rejected"]
 
@@ -41,11 +44,13 @@ def _frozen_reference(model):
 def _tokenizer_for_pairs(tokenizer):
     """The tokenizer TRL should use: it needs an EOS to end completions and a pad token to batch.
 
-    TRL sets a missing pad token to EOS on the object it is given; a copy keeps the caller's
-    tokenizer (which is saved with the model) as it was.
+    It adds no BOS, as the sampling backends add none (see `tokenizer_as_sampled`). TRL sets a
+    missing pad token to EOS on the object it is given; a copy keeps the caller's tokenizer (which
+    is saved with the model) as it was.
     """
     if tokenizer.eos_token is None:
         raise ValueError("the tokenizer has no EOS token, which DPO appends to every completion")
+    tokenizer = tokenizer_as_sampled(tokenizer)
     if tokenizer.pad_token is not None:
         return tokenizer
     padded = copy.deepcopy(tokenizer)
@@ -65,6 +70,46 @@ def _pairs_dataset(pairs: pd.DataFrame):
     return Dataset.from_pandas(pairs[PAIR_COLUMNS].reset_index(drop=True), preserve_index=False)
 
 
+# TRL's per-step DPO metrics worth keeping in a train log: how the two log-probabilities move,
+# not just the loss (DPO's loss can fall while both likelihoods collapse).
+STEP_METRICS = [
+    "loss", "grad_norm", "learning_rate", "rewards/chosen", "rewards/rejected", "rewards/margins",
+    "rewards/accuracies", "logps/chosen", "logps/rejected", "mean_token_accuracy", "entropy",
+]
+
+
+def preference_trainer(
+    model,
+    tokenizer,
+    pairs: pd.DataFrame,
+    train: TrainParams,
+    seed: int,
+    work_dir: str | Path,
+    objective: str = "dpo",
+    progress: bool = True,
+):
+    """TRL's DPOTrainer for `pairs`, ready to train: its tokenized dataset, collator and reference can be inspected.
+
+    The reference is the model as passed in: a frozen copy for a full fine-tune (twice the weights
+    in memory), or the same weights with the adapters switched off under LoRA (no extra copy).
+    """
+    from trl import DPOTrainer
+
+    dataset = _pairs_dataset(pairs)
+    config = trainer_config(train, objective, len(dataset), seed, work_dir, progress)
+    peft_config = lora_config(train)
+    reference = _frozen_reference(model) if peft_config is None else None
+    return DPOTrainer(
+        model=model,
+        ref_model=reference,
+        args=config,
+        train_dataset=dataset,
+        processing_class=_tokenizer_for_pairs(tokenizer),
+        peft_config=peft_config,
+        callbacks=[_FailpointCallback()],
+    )
+
+
 def dpo(
     model,
     tokenizer,
@@ -78,30 +123,24 @@ def dpo(
     """Train `model` to prefer `chosen` over `rejected` after each `prompt`; return (model, log history).
 
     `objective` is 'dpo', or 'dpo_sft' to add train.sft_weight x SFT on the chosen completion.
-    The reference is the model as passed in: a frozen copy for a full fine-tune (twice the weights
-    in memory), or the same weights with the adapters switched off under LoRA (no extra copy).
-    LoRA adapters are merged before returning, so the result saves as an ordinary model.
+    TRL logs every step (see `step_log`). LoRA adapters are merged before returning, so the result
+    saves as an ordinary model.
     """
-    from trl import DPOTrainer
-
-    dataset = _pairs_dataset(pairs)
-    config = trainer_config(train, objective, len(dataset), seed, work_dir, progress)
-    peft_config = lora_config(train)
-    reference = _frozen_reference(model) if peft_config is None else None
-    trainer = DPOTrainer(
-        model=model,
-        ref_model=reference,
-        args=config,
-        train_dataset=dataset,
-        processing_class=_tokenizer_for_pairs(tokenizer),
-        peft_config=peft_config,
-        callbacks=[_FailpointCallback()],
-    )
+    trainer = preference_trainer(model, tokenizer, pairs, train, seed, work_dir, objective, progress)
     trainer.train()
     trained = trainer.model
-    if peft_config is not None:
+    if lora_config(train) is not None:
         trained = trained.merge_and_unload()
     return trained, trainer.state.log_history
+
+
+def step_log(log_history: list[dict]) -> list[dict]:
+    """One row per logged optimizer step: its number and TRL's DPO metrics (STEP_METRICS) as logged."""
+    return [
+        {"step": entry["step"], **{name: entry[name] for name in STEP_METRICS if name in entry}}
+        for entry in log_history
+        if "rewards/margins" in entry
+    ]
 
 
 def _completion_start(prompt_ids: list[int], full_ids: list[int]) -> int:

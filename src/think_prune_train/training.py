@@ -7,6 +7,7 @@ the next round loads an ordinary model.
 
 from __future__ import annotations
 
+import copy
 import os
 import shutil
 import tempfile
@@ -35,6 +36,31 @@ class _FailpointCallback(TrainerCallback):
 
     def on_step_end(self, args, state, control, **kwargs):
         failpoints.reached("train.step")
+
+
+class _NoSpecialTokens:
+    """Mixed into a tokenizer's class: every call tokenizes with add_special_tokens=False, whatever it is asked."""
+
+    def __call__(self, *args, **kwargs):
+        kwargs["add_special_tokens"] = False
+        return super().__call__(*args, **kwargs)
+
+
+def tokenizer_as_sampled(tokenizer):
+    """`tokenizer` as the sampling backends use it: a copy that adds no special tokens (BOS) when called.
+
+    The backends tokenize prompts with add_special_tokens=False, because the prompt text is the
+    model's whole input (a chat template writes its own BOS). TRL's trainers call the tokenizer
+    with its default, which for many tokenizers (Llama, Gemma, Mistral) puts a BOS before every
+    training sequence: the model would learn to answer after a BOS it never sees when sampling
+    (or after two, under a chat template). A tokenizer that adds nothing is returned unchanged.
+    """
+    probe = "2+3=5"
+    if tokenizer(probe)["input_ids"] == tokenizer(probe, add_special_tokens=False)["input_ids"]:
+        return tokenizer
+    plain = copy.deepcopy(tokenizer)  # the caller's tokenizer is saved with the model: leave it as it is
+    plain.__class__ = type(f"{type(tokenizer).__name__}AsSampled", (_NoSpecialTokens, type(tokenizer)), {})
+    return plain
 
 
 def trainer_config(train: TrainParams, objective: str, rows: int, seed: int, work_dir: str | Path, progress: bool = True):
@@ -77,6 +103,8 @@ def trainer_config(train: TrainParams, objective: str, rows: int, seed: int, wor
         loss_type, loss_weights = ["sigmoid", "sft"], [1.0, train.sft_weight]
     else:
         raise ValueError(f"objective must be one of sft, dpo, dpo_sft, got {objective!r}")
+    # Every step: DPO's rewards and log-probabilities can drift in a few steps (the train log keeps them).
+    shared["logging_steps"] = 1
     return DPOConfig(**shared, beta=train.dpo_beta, loss_type=loss_type, loss_weights=loss_weights)
 
 
@@ -95,23 +123,29 @@ def lora_config(train: TrainParams):
     )
 
 
-def sft(model, tokenizer, examples: pd.DataFrame, train: TrainParams, seed: int, work_dir: str | Path,
-        progress: bool = True):
-    """Fine-tune `model` on `examples` (columns prompt, completion); return (trained model, log history)."""
+def sft_trainer(model, tokenizer, examples: pd.DataFrame, train: TrainParams, seed: int, work_dir: str | Path,
+                progress: bool = True):
+    """TRL's SFTTrainer for `examples` (columns prompt, completion), ready to train; its dataset can be inspected."""
     from datasets import Dataset
     from trl import SFTTrainer
 
     if examples.empty:
         raise ValueError("no training examples: nothing to fine-tune on")
     dataset = Dataset.from_pandas(examples[["prompt", "completion"]].reset_index(drop=True), preserve_index=False)
-    peft_config = lora_config(train)
-    trainer = SFTTrainer(
+    return SFTTrainer(
         model=model, args=trainer_config(train, "sft", len(dataset), seed, work_dir, progress), train_dataset=dataset,
-        processing_class=tokenizer, peft_config=peft_config, callbacks=[_FailpointCallback()],
+        processing_class=tokenizer_as_sampled(tokenizer), peft_config=lora_config(train),
+        callbacks=[_FailpointCallback()],
     )
+
+
+def sft(model, tokenizer, examples: pd.DataFrame, train: TrainParams, seed: int, work_dir: str | Path,
+        progress: bool = True):
+    """Fine-tune `model` on `examples` (columns prompt, completion); return (trained model, log history)."""
+    trainer = sft_trainer(model, tokenizer, examples, train, seed, work_dir, progress)
     trainer.train()
     trained = trainer.model
-    if peft_config is not None:
+    if lora_config(train) is not None:
         trained = trained.merge_and_unload()
     return trained, trainer.state.log_history
 
