@@ -27,10 +27,9 @@ from pathlib import Path
 
 import click
 import pandas as pd
-import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from self_improve import REPO, copy_repository, sh, spread  # noqa: E402
+from self_improve import REPO, new_copy, sh, spread  # noqa: E402
 
 
 def generation_stats(root: Path, round_: str, previous: str) -> dict[str, float]:
@@ -58,11 +57,7 @@ def run_arm(seed: int, overrides: list[str], cache: Path) -> dict:
     """One pipeline; returns per-round generation stats and evaluation metrics, and its minutes."""
     with tempfile.TemporaryDirectory(prefix=f"tpt-mcts-{seed}-") as folder:
         root = Path(folder)
-        copy_repository(root)
-        sh(["git", "init", "-q"], root)
-        sh([sys.executable, "-m", "dvc", "cache", "dir", str(cache)], root)
-        sh([sys.executable, "-m", "stages", "params", f"seed={seed}", *overrides], root)
-        params = yaml.safe_load((root / "params.yaml").read_text())
+        params = new_copy(root, seed, overrides, cache)
         started = time.perf_counter()
         sh([sys.executable, "-m", "dvc", "repro"], root)
         minutes = (time.perf_counter() - started) / 60

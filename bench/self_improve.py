@@ -58,14 +58,19 @@ def stage_order(params: dict) -> list[str]:
 CONTROL = "prune.require_correct=false"
 
 
+def new_copy(root: Path, seed: int, overrides: list[str], cache: Path) -> dict:
+    """A copy of the repository in `root` using the DVC cache `cache`, its params composed for `seed`; returns them."""
+    copy_repository(root)
+    sh(["git", "init", "-q"], root)
+    sh([sys.executable, "-m", "dvc", "cache", "dir", str(cache)], root)
+    sh([sys.executable, "-m", "stages", "params", f"seed={seed}", *overrides], root)
+    return yaml.safe_load((root / "params.yaml").read_text())
+
+
 def run_seed(seed: int, overrides: list[str], cache: Path, timed: bool = True) -> tuple[list[dict], dict[str, float]]:
     with tempfile.TemporaryDirectory(prefix=f"tpt-bench-{seed}-") as folder:
         root = Path(folder)
-        copy_repository(root)
-        sh(["git", "init", "-q"], root)
-        sh([sys.executable, "-m", "dvc", "cache", "dir", str(cache)], root)
-        sh([sys.executable, "-m", "stages", "params", f"seed={seed}", *overrides], root)
-        params = yaml.safe_load((root / "params.yaml").read_text())
+        params = new_copy(root, seed, overrides, cache)
         seconds: dict[str, float] = {}
         if timed:
             for stage in stage_order(params):

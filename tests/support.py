@@ -89,3 +89,22 @@ def corrupted_cache_files(project: Path) -> list[str]:
         if hashlib.md5(file.read_bytes()).hexdigest() != name:
             bad.append(str(file))
     return bad
+
+
+class Interrupted(Exception):
+    """What `Counting` raises to stand for a crash in the middle of generation."""
+
+
+class Counting:
+    """A real backend that counts the requests it is asked for and fails on call `fail_after` (a crash)."""
+
+    def __init__(self, backend, fail_after: int | None = None):
+        self.backend, self.fail_after, self.calls, self.requests = backend, fail_after, 0, 0
+        self.tokenizer = getattr(backend, "tokenizer", None)
+
+    def generate(self, requests, sampling, progress=None):
+        if self.fail_after is not None and self.calls == self.fail_after:
+            raise Interrupted
+        self.calls += 1
+        self.requests += len(requests)
+        return self.backend.generate(requests, sampling)

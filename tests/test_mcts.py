@@ -6,7 +6,7 @@ import dataclasses
 import pandas as pd
 import pytest
 
-from support import DVC, STAGES, attempt, executed, locked_outputs, new_project, run
+from support import DVC, STAGES, Counting, Interrupted, attempt, executed, locked_outputs, new_project, run
 from think_prune_train.artifacts import Pairs, Traces, TreeNodes, read_frame, validate
 from think_prune_train.backends import load_backend
 from think_prune_train.mcts import Tree, node_paths, search, sibling_pairs, split_step
@@ -104,25 +104,6 @@ POOL = pd.DataFrame({
 }).set_index("question_id")
 SETTINGS = GenerateParams(max_new_tokens=12, temperature=1.0, batch_size=8, checkpoint_every=4,
                           mcts=MCTSParams(simulations=3, width=2, rollouts=2, grading="flexible"))
-
-
-class Interrupted(Exception):
-    pass
-
-
-class Counting:
-    """The real backend, failing on call `fail_after` (a crash mid-search) and counting requests."""
-
-    def __init__(self, backend, fail_after: int | None = None):
-        self.backend, self.tokenizer, self.fail_after, self.calls, self.requests = (
-            backend, backend.tokenizer, fail_after, 0, 0)
-
-    def generate(self, requests, sampling, progress=None):
-        if self.calls == self.fail_after:
-            raise Interrupted
-        self.calls += 1
-        self.requests += len(requests)
-        return self.backend.generate(requests, sampling)
 
 
 @pytest.fixture(scope="module")

@@ -4,29 +4,12 @@ from __future__ import annotations
 
 import pytest
 
+from support import Counting, Interrupted
 from think_prune_train.backends import Request, Sampling, load_backend
 from think_prune_train.resume import clear, generate_resumable
 
 SAMPLING = Sampling(temperature=1.0, top_p=1.0, max_new_tokens=8)
 REQUESTS = [Request(f"{i}+{i % 7}=", seed=1000 + i) for i in range(40)]
-
-
-class Interrupted(Exception):
-    pass
-
-
-class Counting:
-    """The real backend, counting the requests it is asked for and failing after `fail_after` calls."""
-
-    def __init__(self, backend, fail_after: int | None = None):
-        self.backend, self.fail_after, self.calls, self.requests = backend, fail_after, 0, 0
-
-    def generate(self, requests, sampling, progress=None):
-        if self.fail_after is not None and self.calls == self.fail_after:
-            raise Interrupted
-        self.calls += 1
-        self.requests += len(requests)
-        return self.backend.generate(requests, sampling)
 
 
 @pytest.fixture(scope="module")
