@@ -266,7 +266,8 @@ def sibling_pairs(traces: pd.DataFrame, correct: pd.Series, nodes: pd.DataFrame,
         solutions = by_question.get(question)
         if solutions is None:
             continue
-        value, depth = tree.set_index("node")["value"], tree.set_index("node")["depth"]
+        by_node = tree.set_index("node")
+        value, depth = by_node["value"], by_node["depth"]
         candidates = []
         for parent, children in tree[tree["parent"] >= 0].groupby("parent", sort=True):
             if len(children) < 2:
