@@ -27,6 +27,7 @@ from pathlib import Path
 
 import click
 import yaml
+from think_prune_train.hardware import machine_line
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -157,6 +158,7 @@ def main(seeds: tuple[int, ...], variants: str, results_file: str, table_only: b
     wanted = [r for r in results if r["overrides"] == list(overrides) and r["variant"] in chosen]
     if not wanted:
         raise click.ClickException(f"no finished runs in {path} for these overrides")
+    click.echo(machine_line())
     click.echo(f"overrides: {' '.join(overrides) or '(default configuration)'}\n")
     click.echo(table(wanted), nl=False)
 

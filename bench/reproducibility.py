@@ -23,6 +23,7 @@ from pathlib import Path
 
 import click
 import yaml
+from think_prune_train.hardware import machine_line
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -78,6 +79,7 @@ def main(runs: int, seed_check: bool, overrides: tuple[str, ...]) -> None:
             click.echo(f"seed=1: {(time.perf_counter() - started) / 60:.1f} min", err=True)
     first = columns["run 1"]
     names = [name for name in columns if name != "run 1"]
+    click.echo(machine_line())
     click.echo("| output | run 1 md5 | " + " | ".join(names) + " |")
     click.echo("|---|---|" + "---|" * len(names))
     for path, digest in first.items():

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from think_prune_train.sandbox import Limits, SandboxUnavailable, isolation_report, program_for, run_many
+from think_prune_train.hardware import machine_line
 
 PROGRAMS = 200
 COMPLETION = "def add(a, b):\n    return a + b\n"
@@ -38,7 +39,7 @@ def main() -> None:
     cores = os.cpu_count() or 1
     rows = [measure(isolation, workers) for isolation in ("namespace", "none")
             for workers in sorted({1, cores})]
-    lines = [f"# Sandbox throughput ({PROGRAMS} small passing programs; {platform.machine()}, "
+    lines = [machine_line(), "", f"# Sandbox throughput ({PROGRAMS} small passing programs; {platform.machine()}, "
              f"{cores} cores, Python {platform.python_version()} driving)", "",
              "| isolation | workers | programs/s | ms per program (wall) | passed |",
              "| --- | --- | --- | --- | --- |", *rows, "", "What the default (namespace) run enforces here:",

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import click
 import yaml
+from think_prune_train.hardware import machine_line
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -154,6 +155,7 @@ def main(seeds: tuple[int, ...], control: bool, overrides: tuple[str, ...]) -> N
         results[seed] = run_seed(seed, list(overrides), cache)
         if control:
             controls[seed] = run_seed(seed, [*overrides, CONTROL], cache, timed=False)
+    click.echo(machine_line())
     click.echo(f"\noverrides: {' '.join(overrides) or '(default configuration)'}")
     print_accuracy({seed: rows for seed, (rows, _) in results.items()}, seeds, "Self-improvement (prune: keep correct)")
     if control:

@@ -1,7 +1,9 @@
 """base: the round-0 model in `models/r0`, and (the `teacher` stage) the teacher in `models/teacher`.
 
-Reads params `seed`, `base` (or `teacher` with `--role teacher`), `prompt`;
-`data/problems/warmup.parquet`. With `source: tiny` it builds a character-level Llama and
+Reads params `seed`, `base` (or `teacher` with `--role teacher`), `prompt`, `train.precision`;
+`data/problems/warmup.parquet`. Writes the model and `data/train_logs/r0.json` (or
+`teacher.json`): the warm-up's examples, first and last loss, steps, precision and device, or
+`{"source": ...}` alone for a model that is loaded, not trained. With `source: tiny` it builds a character-level Llama and
 warm-starts it (TRL SFT) on the warm-up questions' worked solutions; otherwise it copies a hub
 id, a local folder or a GGUF file (`gguf:...`, dequantised) into a safetensors checkpoint (see
 think_prune_train.sources). The teacher is built exactly like the base model from its own params
@@ -13,12 +15,14 @@ from __future__ import annotations
 import click
 
 from stages.common import run
+from think_prune_train.artifacts import write_json
 from think_prune_train.params import load_params, load_section, seed_of
 from think_prune_train.paths import writable
 from think_prune_train.sources import build_model
 from think_prune_train.training import save_model
 
 OUTPUTS = {"base": "models/r0", "teacher": "models/teacher"}
+LOGS = {"base": "data/train_logs/r0.json", "teacher": "data/train_logs/teacher.json"}
 
 
 @click.command()
@@ -36,8 +40,10 @@ def main(role: str, params_file: str, warmup: str, out: str | None) -> None:
         raise click.ClickException(
             "teacher.source is 'none': there is no teacher to build (generate uses each round's own model)."
         )
-    model, tokenizer = build_model(spec, warmup, prompt, seed, role)
+    precision = load_section("train", params).precision
+    model, tokenizer, log = build_model(spec, warmup, prompt, seed, role, precision)
     save_model(model, tokenizer, out)
+    write_json({"source": spec.source, **(log or {})}, LOGS[role])
     click.echo(f"{role}: {spec.source}, {sum(p.numel() for p in model.parameters()):,} parameters -> {out}")
 
 

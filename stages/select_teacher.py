@@ -61,7 +61,9 @@ def main(candidate: str, params_file: str) -> None:
     teacher_dir, traces_file, student_dir = work / "teacher", work / "traces.parquet", work / "student"
 
     if not (teacher_dir / "config.json").exists():
-        save_model(*build_model(spec, "data/problems/warmup.parquet", prompt, seed, role="teacher"), teacher_dir)
+        model, tokenizer, _ = build_model(spec, "data/problems/warmup.parquet", prompt, seed, role="teacher",
+                                          precision=sections["train"].precision)
+        save_model(model, tokenizer, teacher_dir)
     if not traces_file.exists():
         teacher = open_backend(generate, str(teacher_dir), params, derive_seed(seed, "generate", ROUND))
         traces = think(teacher, pool, question_ids, ROUND, prompt, generate, seed,

@@ -22,7 +22,9 @@ from think_prune_train.artifacts import Pairs, Pruned, read_frame, write_json
 from think_prune_train.params import load_params, load_section, seed_of
 from think_prune_train.preference import dpo, step_log
 from think_prune_train.seeding import derive_seed
-from think_prune_train.training import is_main_process, load_model, process_count, save_model, sft
+from think_prune_train.training import (
+    is_main_process, load_model, loss_summary, process_count, run_record, save_model, sft,
+)
 
 
 @click.command()
@@ -55,9 +57,7 @@ def main(round_: str, previous: str, params_file: str) -> None:
     if not is_main_process():
         return
     save_model(model, tokenizer, f"models/{round_}")
-    losses = [entry["loss"] for entry in log if "loss" in entry]
-    summary = {"examples": len(examples), "start": start, "first_loss": losses[0] if losses else None,
-               "last_loss": losses[-1] if losses else None, "steps": log[-1].get("step") if log else 0}
+    summary = {"examples": len(examples), "start": start, **loss_summary(log), **run_record(train)}
     if process_count() > 1:  # single-process logs keep their earlier form (and hashes)
         summary["processes"] = process_count()
     if objective != "sft":  # SFT logs keep their earlier form too

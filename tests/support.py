@@ -45,6 +45,15 @@ def executed(output: str) -> set[str]:
     return set(re.findall(r"Running stage '([^']+)'", output))
 
 
+def assert_reran(output: str, required: set[str], allowed_if_results_change: set[str] = frozenset()) -> None:
+    """The stages a change must rerun all ran, and nothing else did beyond those that rerun only when
+    an upstream result's bytes change (a report, the summary): whether they do depends on the
+    floating-point kernels of the CPU, not on the change."""
+    ran = executed(output)
+    assert required <= ran, f"expected {sorted(required - ran)} to run; ran {sorted(ran)}"
+    assert ran <= required | allowed_if_results_change, f"unexpected stages ran: {sorted(ran - required - allowed_if_results_change)}"
+
+
 def new_project(root: Path, profile: str | None = "micro", overrides: tuple[str, ...] = ()) -> Path:
     """A fresh git + DVC copy of the repository (code and config only, no outputs, no dvc.lock).
 

@@ -8,7 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from support import executed, new_project, run
+import torch
+from support import assert_reran, executed, new_project, run
 
 from think_prune_train.artifacts import Evaluations, Problems, Pruned, Traces, read_frame
 
@@ -44,6 +45,13 @@ def test_repro_runs_every_stage_and_writes_valid_artifacts(project):
     assert metrics["final_round"] == 1 and set(metrics["by_round"]) == {"r0", "r1"}
     assert set(metrics["by_difficulty"]) == {f"d{level}" for level in set(test["difficulty"])}
     assert (project / "models/r1/model.safetensors").exists()
+    # Where and in what precision each model trained: train.precision 'auto' is fp32 on a CPU.
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    warmup_log = json.loads((project / "data/train_logs/r0.json").read_text())
+    train_log = json.loads((project / "data/train_logs/r1.json").read_text())
+    assert warmup_log["source"] == "tiny" and warmup_log["examples"] == 256 and warmup_log["steps"] > 0
+    for log in (warmup_log, train_log):
+        assert log["device"] == device and log["precision"] == ("fp32" if device == "cpu" else "bf16"), log
     assert (project / "reports/r1/pass_at_1.png").read_bytes()[:4] == b"\x89PNG"
     assert executed(run([sys.executable, "-m", "dvc", "repro"], project)) == set()
     shown = json.loads(run([sys.executable, "-m", "dvc", "metrics", "show", "--json"], project))
@@ -90,9 +98,9 @@ def test_a_pruning_parameter_leaves_generation_alone(project):
 
 
 def test_a_training_parameter_reruns_training_onward_only(project):
-    ran = executed(run([sys.executable, "-m", "dvc", "exp", "run", "-S", "train.learning_rate=0.0003"], project))
+    output = run([sys.executable, "-m", "dvc", "exp", "run", "-S", "train.learning_rate=0.0003"], project)
     # prune@r1 comes back from the run-cache; summary runs only if the report's numbers changed.
-    assert ran - {"summary"} == {"train@r1", "evaluate@r1", "report@r1"}
+    assert_reran(output, {"train@r1", "evaluate@r1", "report@r1"}, {"summary"})
 
 
 def test_returning_to_earlier_params_restores_from_the_run_cache(project):

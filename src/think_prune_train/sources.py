@@ -67,20 +67,21 @@ def load_gguf(source: str):
     return model, tokenizer
 
 
-def warmup_training(spec) -> TrainParams:
+def warmup_training(spec, precision: str = "auto") -> TrainParams:
     """The `train`-shaped settings of a tiny model's warm-start: the spec's `warmup` keys, a full
-    fine-tune with a cosine schedule and 5 % warm-up, sequences as long as the model's positions."""
+    fine-tune with a cosine schedule and 5 % warm-up, sequences as long as the model's positions,
+    in `precision` (train.precision: the warm-up and the rounds train alike)."""
     return TrainParams(
         method="full", learning_rate=spec.warmup.learning_rate, epochs=spec.warmup.epochs,
         batch_size=spec.warmup.batch_size, gradient_accumulation=1, scheduler="cosine", warmup_ratio=0.05,
-        weight_decay=0.0, max_length=spec.tiny.max_positions, precision="bf16",
+        weight_decay=0.0, max_length=spec.tiny.max_positions, precision=precision,
     )
 
 
-def warm_start(model, tokenizer, warmup: pd.DataFrame, spec, prompt, seed: int):
-    """SFT a freshly built tiny model on the warm-up questions' worked solutions."""
+def warm_start(model, tokenizer, warmup: pd.DataFrame, spec, prompt, seed: int, precision: str = "auto"):
+    """SFT a freshly built tiny model on the warm-up questions' worked solutions: (model, warm-up log)."""
     from think_prune_train.prompts import render_prompt
-    from think_prune_train.training import sft
+    from think_prune_train.training import loss_summary, run_record, sft
 
     solved = warmup[warmup["solution"].str.len() > 0]
     if solved.empty:
@@ -91,23 +92,23 @@ def warm_start(model, tokenizer, warmup: pd.DataFrame, spec, prompt, seed: int):
     examples = solved.assign(
         prompt=[render_prompt(q, prompt, tokenizer) for q in solved["question"]], completion=solved["solution"]
     )
-    settings = warmup_training(spec)
+    settings = warmup_training(spec, precision)
     with tempfile.TemporaryDirectory() as work_dir:
-        model, _ = sft(model, tokenizer, examples, settings, seed, work_dir)
-    return model
+        model, log = sft(model, tokenizer, examples, settings, seed, work_dir)
+    return model, {"examples": len(examples), **loss_summary(log), **run_record(settings)}
 
 
 # Which seeds build a model of each role: (label of the initial weights, label of the warm-up).
 SEED_LABELS = {"base": ("init", "base"), "teacher": ("teacher-init", "teacher")}
 
 
-def build_model(spec, warmup_file: str | Path, prompt, seed: int, role: str = "base"):
-    """(model, tokenizer) for a `base`-shaped spec (`source`, `tiny`, `warmup`, `trust_remote_code`).
+def build_model(spec, warmup_file: str | Path, prompt, seed: int, role: str = "base", precision: str = "auto"):
+    """(model, tokenizer, warm-up log) for a `base`-shaped spec (`source`, `tiny`, `warmup`, `trust_remote_code`).
 
     `tiny` is built and warm-started on the questions in `warmup_file`, with seeds derived from
     `seed` and the `role` ('base' for the round-0 model, 'teacher' for the teacher stage and every
-    candidate of the teacher trial); every other source is loaded (hub id, folder, GGUF) and
-    `warmup_file` is not read.
+    candidate of the teacher trial), in `precision` (train.precision); every other source is
+    loaded (hub id, folder, GGUF), `warmup_file` is not read and the log is None.
     """
     from think_prune_train.seeding import derive_seed
 
@@ -124,7 +125,9 @@ def build_model(spec, warmup_file: str | Path, prompt, seed: int, role: str = "b
             tokenizer, spec.tiny.hidden_size, spec.tiny.layers, spec.tiny.heads, spec.tiny.max_positions,
             seed=init_seed,
         )
-        return warm_start(model, tokenizer, read_frame(warmup_file, Problems), spec, prompt, warmup_seed), tokenizer
+        warmup = read_frame(warmup_file, Problems)
+        model, log = warm_start(model, tokenizer, warmup, spec, prompt, warmup_seed, precision)
+        return model, tokenizer, log
     if spec.source.startswith(GGUF_PREFIX):
-        return load_gguf(spec.source)
-    return load_model(spec.source, trust_remote_code=spec.trust_remote_code, allow_hub=True)
+        return *load_gguf(spec.source), None
+    return *load_model(spec.source, trust_remote_code=spec.trust_remote_code, allow_hub=True), None

@@ -18,6 +18,7 @@ import torch
 from transformers import TrainerCallback
 
 from think_prune_train import failpoints
+from think_prune_train.hardware import resolve_precision, training_device
 from think_prune_train.params import TrainParams
 
 
@@ -85,7 +86,8 @@ def trainer_config(train: TrainParams, objective: str, rows: int, seed: int, wor
         "warmup_steps": int(train.warmup_ratio * total_steps),
         "weight_decay": train.weight_decay,
         "max_length": train.max_length,
-        "bf16": train.precision == "bf16",
+        "bf16": resolve_precision(train.precision) == "bf16",
+        "gradient_checkpointing": train.gradient_checkpointing,
         "seed": seed,
         "data_seed": seed,
         "use_cpu": not torch.cuda.is_available(),
@@ -148,6 +150,18 @@ def sft(model, tokenizer, examples: pd.DataFrame, train: TrainParams, seed: int,
     if lora_config(train) is not None:
         trained = trained.merge_and_unload()
     return trained, trainer.state.log_history
+
+
+def loss_summary(log: list[dict]) -> dict[str, object]:
+    """The first and last logged training loss and the optimizer steps, from a trainer's log history."""
+    losses = [entry["loss"] for entry in log if "loss" in entry]
+    return {"first_loss": losses[0] if losses else None, "last_loss": losses[-1] if losses else None,
+            "steps": log[-1].get("step") if log else 0}
+
+
+def run_record(train: TrainParams) -> dict[str, str]:
+    """Where and in what precision training ran, for the train logs: {'precision': 'fp32', 'device': 'cpu'}."""
+    return {"precision": resolve_precision(train.precision), "device": training_device()}
 
 
 def save_model(model, tokenizer, destination: str | Path) -> None:
