@@ -58,6 +58,14 @@ def timed(open_engine, requests, sampling, warmup: int) -> tuple[float, float, l
     return loaded, seconds, completions
 
 
+def shown_path(path: str) -> str:
+    """`path` relative to the repository when it lies inside it: no machine's folder names in the output."""
+    try:
+        return str(Path(path).resolve().relative_to(REPO))
+    except ValueError:
+        return Path(path).name
+
+
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--model", default=str(REPO / "models/r0"), show_default=True,
               help="Model folder (dvc repro writes models/r0).")
@@ -114,7 +122,7 @@ def main(model: str, problems: str, count: int, max_new_tokens: int, batch_size:
 
     click.echo(machine_line())
     click.echo(f"{count:,} requests x up to {max_new_tokens} new tokens, temperature {temperature}, "
-               f"batch {batch_size}, model {model}\n")
+               f"batch {batch_size}, model {shown_path(model)}\n")
     click.echo("| way | workers | load s | generate s | tokens | tokens/s |")
     click.echo("|---|---|---|---|---|---|")
     for name, n, loaded, seconds, tokens, speed in rows:
