@@ -23,7 +23,7 @@ from pathlib import Path
 
 import click
 
-from think_prune_train.math_answers import VerifierPool
+from think_prune_train.verify.math import VerifierPool
 
 PAIRS = Path(__file__).with_name("math_pairs.jsonl")
 TIMEOUT_S = 5.0

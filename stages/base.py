@@ -4,7 +4,7 @@ Reads params `seed`, `base` (or `teacher` with `--role teacher`), `prompt`;
 `data/problems/warmup.parquet`. With `source: tiny` it builds a character-level Llama and
 warm-starts it (TRL SFT) on the warm-up questions' worked solutions; otherwise it copies a hub
 id, a local folder or a GGUF file (`gguf:...`, dequantised) into a safetensors checkpoint (see
-think_prune_train.sources). The teacher is built exactly like the base model from its own params
+think_prune_train.training.sources). The teacher is built exactly like the base model from its own params
 section and its own seeds; DVC unrolls the teacher stage only when `teacher.source` is not `none`.
 """
 
@@ -13,10 +13,10 @@ from __future__ import annotations
 import click
 
 from stages.common import run
+from think_prune_train.checkpoints import save_model
 from think_prune_train.params import load_params, load_section, seed_of
-from think_prune_train.paths import writable
-from think_prune_train.sources import build_model
-from think_prune_train.training import save_model
+from stages.paths import writable
+from think_prune_train.training.sources import build_model
 
 OUTPUTS = {"base": "models/r0", "teacher": "models/teacher"}
 

@@ -15,9 +15,9 @@ import click
 from stages.common import run
 from think_prune_train.artifacts import Problems, write_frame, write_json
 from think_prune_train.params import load_params, load_section, seed_of
-from think_prune_train.verifiers import check_answers
-from think_prune_train.paths import writable
+from stages.paths import writable
 from think_prune_train.tasks import split_with_mix
+from think_prune_train.verify.gold import check_answers
 
 
 @click.command()

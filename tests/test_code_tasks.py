@@ -14,13 +14,17 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from think_prune_train import sandbox
-from think_prune_train.code_tasks import (
-    LEVELS, code_answer, code_dataset_splits, function_from_examples_items, function_from_examples_splits,
-    parse_code_answer, solution_level,
+from think_prune_train.errors import TaskError
+from think_prune_train.tasks.code import (
+    LEVELS,
+    code_dataset_splits,
+    function_from_examples_items,
+    function_from_examples_splits,
+    solution_level,
 )
-from think_prune_train.sandbox import Limits, program_for, run_many
-from think_prune_train.tasks import TaskError
+from think_prune_train.verify import sandbox
+from think_prune_train.verify.code import code_answer, parse_code_answer
+from think_prune_train.verify.sandbox import Limits, program_for, run_many
 
 FIXTURES = Path(__file__).parent / "fixtures" / "code"
 MBPP_SAMPLE = FIXTURES / "mbpp_sample.jsonl"

@@ -8,8 +8,8 @@ import pytest
 
 pytest.importorskip("math_verify", reason="math-verify is not installed: pip install 'math-verify[antlr4_9_3]==0.9.0'")
 
-from think_prune_train import math_answers  # noqa: E402
-from think_prune_train.math_answers import (  # noqa: E402
+from think_prune_train.verify import math as math_answers  # noqa: E402
+from think_prune_train.verify.math import (
     VerifierPool,
     VerifierUnavailable,
     extract_boxed,

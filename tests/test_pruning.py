@@ -1,7 +1,7 @@
 import pandas as pd
 
 from think_prune_train.params import PruneParams
-from think_prune_train.pruning import prune
+from think_prune_train.selection.prune import prune
 
 
 def traces():

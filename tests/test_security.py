@@ -12,8 +12,8 @@ import pytest
 import yaml
 from support import REPO
 
-from think_prune_train.backends import load_backend
-from think_prune_train.training import load_model
+from think_prune_train.checkpoints import load_model
+from think_prune_train.generation.backends import load_backend
 
 
 class _Touch:

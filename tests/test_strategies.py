@@ -14,8 +14,8 @@ from transformers import AutoTokenizer
 
 from think_prune_train.artifacts import Pairs, Pruned, read_frame
 from think_prune_train.params import ParamsError, PruneParams, TrainParams
-from think_prune_train.pruning import preference_pairs, prune, token_lengths
-from think_prune_train.tiny_model import build_char_tokenizer
+from think_prune_train.selection.prune import preference_pairs, prune, token_lengths
+from think_prune_train.training.tiny_model import build_char_tokenizer
 
 DVC = [sys.executable, "-m", "dvc"]
 

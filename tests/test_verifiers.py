@@ -5,13 +5,15 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from think_prune_train.code_tasks import code_answer, function_from_examples_items
-from think_prune_train.generation import grade_rows
-from think_prune_train.grading import is_correct
+from think_prune_train.generation.sampling import grade_rows
 from think_prune_train.params import ParamsError, PrepareParams, VerifierParams, load_section
-from think_prune_train.pruning import grade_traces
+from think_prune_train.selection.prune import grade_traces
 from think_prune_train.tasks import load_splits, split_with_mix
-from think_prune_train.verifiers import grade, parse_entry_answer
+from think_prune_train.tasks.code import function_from_examples_items
+from think_prune_train.verify.code import code_answer
+from think_prune_train.verify.grading import grade
+from think_prune_train.verify.numeric import is_correct
+from think_prune_train.verify.reasoning_gym import parse_entry_answer
 
 NUMERIC, MATH, CODE, RG = (VerifierParams(kind=kind) for kind in ("numeric", "math", "code", "reasoning_gym"))
 

@@ -12,7 +12,7 @@ import torch
 from tqdm.auto import tqdm
 from transformers import AutoModelForCausalLM, AutoTokenizer, LogitsProcessor, LogitsProcessorList
 
-from think_prune_train.backends import Request, Sampling
+from think_prune_train.generation.backends import Request, Sampling
 
 
 class SeededSampler(LogitsProcessor):
@@ -46,7 +46,7 @@ class TransformersBackend:
         trust_remote_code: bool = False,
     ):
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        from think_prune_train.training import check_model_source
+        from think_prune_train.checkpoints import check_model_source
 
         check_model_source(model_path)
         self.tokenizer = AutoTokenizer.from_pretrained(model_path, trust_remote_code=trust_remote_code)

@@ -15,7 +15,7 @@ Simulations run in lockstep over all questions: one simulation is one batch of e
 batch of rollouts across every question still searching, so the batch (not a tree) is the unit of
 work a GPU sees. Each request carries a seed derived from (seed, round, question, simulation, ...)
 and a tree changes only through its graded completions, so the same params give the same trees,
-traces and bytes, and a killed run resumes: every batch is saved in chunks (think_prune_train.resume)
+traces and bytes, and a killed run resumes: every batch is saved in chunks (think_prune_train.generation.resume)
 and a rerun replays the saved ones.
 
 Every graded solution becomes a trace (the root-to-leaf path plus the continuation), so prune keeps
@@ -27,16 +27,17 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pandas as pd
 
-from think_prune_train.artifacts import TreeNodes, Traces
-from think_prune_train.backends import Backend, Request, Sampling
+from think_prune_train.artifacts import Traces, TreeNodes
+from think_prune_train.generation.backends import Backend, Request, Sampling
+from think_prune_train.generation.resume import generate_resumable
 from think_prune_train.params import GenerateParams, PromptParams, VerifierParams
 from think_prune_train.prompts import render_prompt
-from think_prune_train.resume import generate_resumable
 from think_prune_train.seeding import derive_seed
-from think_prune_train.verifiers import grade
+from think_prune_train.verify.grading import grade
 
 TRACE_COLUMNS = list(Traces.to_schema().columns)
 NODE_COLUMNS = list(TreeNodes.to_schema().columns)
@@ -140,12 +141,12 @@ def _count_tokens(backend: Backend, texts: list[str]) -> list[int]:
 
 def search(
     backend: Backend, pool: pd.DataFrame, question_ids: list[str], round_: str, prompt: PromptParams,
-    generate: GenerateParams, verifier: VerifierParams, seed: int, *, label: str, model_path: str,
+    generate: GenerateParams, verifier: VerifierParams, seed: int, *, label: str, model_path: str, resume_root: Path,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Grow one tree per question; return (Traces rows: every graded solution, TreeNodes rows).
 
-    `pool` is indexed by question_id. Batches are saved under `label` (one sub-folder per batch);
-    call `resume.clear(label)` once the results are written.
+    `pool` is indexed by question_id. Batches are saved under `resume_root/label` (one sub-folder per
+    batch); call `resume.clear(label, resume_root)` once the results are written.
     """
     settings = generate.mcts
     tokenizer = getattr(backend, "tokenizer", None)
@@ -155,7 +156,8 @@ def search(
     ]
     expand_sampling = Sampling(generate.temperature, generate.top_p, generate.max_new_tokens)
     rollout_sampling = Sampling(settings.rollout_temperature, generate.top_p, generate.max_new_tokens)
-    resumable = {"model_path": model_path, "backend_name": generate.backend, "chunk_size": generate.checkpoint_every}
+    resumable = {"model_path": model_path, "backend_name": generate.backend, "chunk_size": generate.checkpoint_every,
+                 "root": resume_root}
 
     def sample(requests: list[tuple[Tree, int, Request]], sampling: Sampling, name: str) -> list[str]:
         return generate_resumable(backend, [request for _, _, request in requests], sampling,
@@ -229,73 +231,3 @@ def empty_tree() -> pd.DataFrame:
         "round": "str", "question_id": "str", "node": "int64", "parent": "int64", "depth": "int64", "step": "str",
         "terminal": bool, "visits": "int64", "value": float, "tokens": "int64",
     }.items()})
-
-
-def node_paths(nodes: pd.DataFrame) -> dict[tuple[str, int], str]:
-    """(question_id, node) -> the node's path: the text after the prompt up to and including its step."""
-    steps = {(question, node): (parent, step) for question, node, parent, step in
-             nodes[["question_id", "node", "parent", "step"]].itertuples(index=False)}
-    paths: dict[tuple[str, int], str] = {}
-
-    def path(key: tuple[str, int]) -> str:
-        if key not in paths:
-            parent, step = steps[key]
-            paths[key] = (path((key[0], parent)) if parent >= 0 else "") + step
-        return paths[key]
-
-    for key in sorted(steps, key=lambda key: (key[0], key[1])):  # parents come before children
-        path(key)
-    return paths
-
-
-def sibling_pairs(traces: pd.DataFrame, correct: pd.Series, nodes: pd.DataFrame, pairs_per_question: int) -> list[dict]:
-    """Step-level preference pairs from sibling nodes: where one child of a node leads to correct answers
-    and a sibling to wrong ones, the node's path joins the prompt and the diverging steps (each with a
-    graded solution that continues it) are chosen and rejected.
-
-    Per node: the child of highest value with a correct solution through it against the child of lowest
-    value with a wrong one, when their values differ. Per question, the nodes with the widest value gap
-    come first (then the deepest: the finest-grained step), up to `pairs_per_question` (0 = all).
-    Returns rows with the Pairs columns.
-    """
-    paths = node_paths(nodes)
-    graded = traces.assign(is_correct=correct.reindex(traces.index).astype(bool)).sort_values(["question_id", "sample"])
-    by_question = dict(list(graded.groupby("question_id", sort=False)))
-    rows = []
-    for question, tree in nodes.sort_values(["question_id", "node"]).groupby("question_id", sort=True):
-        solutions = by_question.get(question)
-        if solutions is None:
-            continue
-        by_node = tree.set_index("node")
-        value, depth = by_node["value"], by_node["depth"]
-        candidates = []
-        for parent, children in tree[tree["parent"] >= 0].groupby("parent", sort=True):
-            if len(children) < 2:
-                continue
-            # A solution passes a child when its text starts with the child's path (a whole solution: equals it).
-            through = {
-                child: solutions[solutions["completion"] == paths[(question, child)] if terminal
-                                 else solutions["completion"].str.startswith(paths[(question, child)])]
-                for child, terminal in zip(children["node"], children["terminal"])
-            }
-            right = [child for child, passing in through.items() if passing["is_correct"].any()]
-            wrong = [child for child, passing in through.items() if (~passing["is_correct"]).any()]
-            if not right or not wrong:
-                continue
-            best = max(right, key=lambda child: (value[child], -child))
-            worst = min(wrong, key=lambda child: (value[child], child))
-            if value[best] <= value[worst]:
-                continue
-            chosen = through[best][through[best]["is_correct"]].iloc[0]
-            rejected = through[worst][~through[worst]["is_correct"]].iloc[0]
-            candidates.append((value[worst] - value[best], -depth[parent], parent, chosen, rejected))
-        candidates.sort(key=lambda candidate: candidate[:3])
-        for _, _, parent, chosen, rejected in candidates[: pairs_per_question or None]:
-            prefix = paths[(question, parent)]
-            rows.append({
-                "round": chosen["round"], "question_id": question, "chosen_sample": int(chosen["sample"]),
-                "rejected_sample": int(rejected["sample"]), "prompt": chosen["prompt"] + prefix,
-                "chosen": chosen["completion"][len(prefix):].rstrip(),
-                "rejected": rejected["completion"][len(prefix):].rstrip(), "shared_prefix_chars": len(prefix),
-            })
-    return [row for row in rows if row["chosen"] and row["rejected"] and row["chosen"] != row["rejected"]]

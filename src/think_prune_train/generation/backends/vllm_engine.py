@@ -10,7 +10,7 @@ is seeded once and a sample also depends on what else was generated in the same 
 
 from __future__ import annotations
 
-from think_prune_train.backends import Request, Sampling
+from think_prune_train.generation.backends import Request, Sampling
 
 
 class VLLMBackend:
@@ -29,7 +29,7 @@ class VLLMBackend:
         from vllm import LLM
         from vllm.platforms import current_platform
 
-        from think_prune_train.training import check_model_source
+        from think_prune_train.checkpoints import check_model_source
 
         check_model_source(model_path)
         self.per_request_seeds = not current_platform.is_cpu()

@@ -29,7 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 
-from think_prune_train.grading import NUMBER, format_answer, parse_number
+from think_prune_train.verify.numeric import NUMBER, format_answer, parse_number
 
 # The commands MATH-style solutions put the final answer in; `\fbox` turns up in a few.
 BOX_OPENING = re.compile(r"\\(?:boxed|fbox)\s*\{")
@@ -44,7 +44,7 @@ MATH_DELIMITER = re.compile(r"(?<!\\)\$|\\\(|\\\[")
 
 STARTUP_TIMEOUT_S = 120.0
 WORKER_MEMORY_BYTES = 4 * 1024**3
-WORKER_COMMAND = "import sys; from think_prune_train.math_answers import serve; serve(int(sys.argv[1]))"
+WORKER_COMMAND = "import sys; from think_prune_train.verify.math import serve; serve(int(sys.argv[1]))"
 
 
 @dataclass(frozen=True)

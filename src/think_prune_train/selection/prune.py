@@ -14,13 +14,11 @@ from __future__ import annotations
 import pandas as pd
 
 from think_prune_train.params import PruneParams, VerifierParams
-from think_prune_train.selection import (
-    PAIR_COLUMNS,
-    build_pairs,
+from think_prune_train.selection.pairs import PAIR_COLUMNS, build_pairs, pairs_frame
+from think_prune_train.selection.strategies import (
     cap_long_share,
     compress_questions,
     filter_traces,
-    pairs_frame,
     select_per_question,
     solve_rates,
 )
@@ -29,7 +27,7 @@ from think_prune_train.selection import (
 def grade_traces(traces: pd.DataFrame, mode: str, verifier: VerifierParams | None = None,
                  progress: str | None = None) -> pd.Series:
     """Each trace's verdict by the task's verifier (numeric when none is given), strict or flexible."""
-    from think_prune_train.verifiers import grade
+    from think_prune_train.verify.grading import grade
 
     graded = grade(traces["completion"], traces["answer"], verifier or VerifierParams(), progress)
     column = "correct" if mode == "strict" else "correct_flexible"
@@ -113,7 +111,7 @@ def preference_pairs(
         return build_pairs(traces.iloc[:0], pd.Series([], dtype=bool), 1, params.pair_shared_prefix)
     correct_mask = grade_traces(traces, params.grading) if correct is None else correct
     if tree is not None and not tree.empty:
-        from think_prune_train.mcts import sibling_pairs
+        from think_prune_train.selection.pairs import sibling_pairs
 
         pairs = pairs_frame(sibling_pairs(traces, correct_mask, tree, params.pairs_per_question))
         return pairs.sort_values(["question_id", "chosen_sample", "rejected_sample"], kind="stable").reset_index(drop=True)

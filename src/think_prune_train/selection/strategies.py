@@ -1,15 +1,14 @@
-"""Which correct traces to train on, and which pairs to prefer: the choices beyond "is it correct".
+"""Which correct traces to train on: the choices beyond "is it correct".
 
 Pruning to correct traces leaves several candidates per question; this module decides which of
 them to keep (by sample index, by length, covering the length range, or by textual diversity),
 bounds the share of very long traces, drops traces that are too long or lack the answer format,
-drops questions the model already solves almost always, and builds chosen/rejected pairs for
-preference training.
+and drops questions the model already solves almost always (pairs: think_prune_train.selection.pairs).
 
 Conventions shared by every function here:
 - Frames returned by the selection and filtering functions keep the caller's index labels, so a
   `lengths` Series aligned on that index still lines up with the result; rows come back sorted by
-  question_id then sample. Only `build_pairs`, which makes new rows, resets its index.
+  question_id then sample.
 - `lengths` is a Series aligned on the frame's index giving each trace's length in tokens; a row
   without a length is an error rather than a silent NaN.
 - Nothing is random: every tie is broken by (question_id, sample).
@@ -18,25 +17,15 @@ Conventions shared by every function here:
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Hashable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from fractions import Fraction
 
 import pandas as pd
 from rapidfuzz.distance import Levenshtein
 
-from think_prune_train.grading import extract_answer
+from think_prune_train.params import SELECTION_METHODS
+from think_prune_train.verify.numeric import extract_answer
 
-SELECTION_METHODS = ("first", "shortest", "longest", "spread", "diverse")
-PAIR_COLUMNS = (
-    "round",
-    "question_id",
-    "chosen_sample",
-    "rejected_sample",
-    "prompt",
-    "chosen",
-    "rejected",
-    "shared_prefix_chars",
-)
 ORDER = ["question_id", "sample"]
 
 
@@ -285,111 +274,3 @@ def compress_questions(candidates: pd.DataFrame, rates: pd.Series, above: float)
     dropped = sorted(question for question in questions if rates[question] > above)
     kept = candidates[~candidates["question_id"].isin(dropped)]
     return _in_order(kept), dropped
-
-
-# --- preference pairs ----------------------------------------------------------------------------
-
-
-def shared_prefix(a: str, b: str) -> str:
-    """The longest common prefix of `a` and `b`, cut back to end just after a whitespace character.
-
-    Cutting at whitespace means neither remainder starts in the middle of a word (or a token the
-    tokenizer would have merged across the cut). "" when the common part holds no whitespace.
-    """
-    common = 0
-    shortest = min(len(a), len(b))
-    while common < shortest and a[common] == b[common]:
-        common += 1
-    for end in range(common, 0, -1):
-        if a[end - 1].isspace():
-            return a[:end]
-    return ""
-
-
-def _pair_order(correct_count: int, incorrect_count: int) -> Iterator[tuple[int, int]]:
-    """Every (correct position, incorrect position) pair, the i-th-with-i-th cycling ones first.
-
-    Block b pairs position j with (j mod correct_count, (j + b) mod incorrect_count) for j below
-    lcm(counts); the gcd(counts) blocks differ in (rejected - chosen) mod gcd, so together they
-    list all correct_count * incorrect_count pairs exactly once. Block 0 is the plain cycling of
-    the shorter list.
-    """
-    block = math.lcm(correct_count, incorrect_count)
-    for shift in range(math.gcd(correct_count, incorrect_count)):
-        for position in range(block):
-            yield position % correct_count, (position + shift) % incorrect_count
-
-
-# "str" is pandas' default text dtype (object before pandas 3, StringDtype from 3 on), so an
-# empty result has the same dtypes as a filled one.
-PAIR_DTYPES = {
-    column: "int64" if column in ("chosen_sample", "rejected_sample", "shared_prefix_chars") else "str"
-    for column in PAIR_COLUMNS
-}
-
-
-def pairs_frame(rows: list[dict]) -> pd.DataFrame:
-    """Rows as a frame with PAIR_COLUMNS and PAIR_DTYPES, also when there are none."""
-    return pd.DataFrame(rows, columns=list(PAIR_COLUMNS)).astype(PAIR_DTYPES)
-
-
-def build_pairs(
-    traces: pd.DataFrame, correct: pd.Series, pairs_per_question: int, move_shared_prefix: bool
-) -> pd.DataFrame:
-    """Chosen (correct) / rejected (incorrect) pairs per question, for preference training.
-
-    Completions are stripped and empty ones ignored; a question needs at least one of each kind.
-    The i-th correct trace (by sample) pairs with the i-th incorrect one, cycling the shorter list;
-    `pairs_per_question` caps the pairs (0 = as many as the longer list, so every trace is used
-    once). A larger cap goes on past the cycle to new combinations, never repeating one, up to
-    all correct x incorrect pairs. Pairs with identical texts are skipped before the cap.
-
-    With `move_shared_prefix`, the pair's common start (see `shared_prefix`) is appended to the
-    prompt and removed from both answers, so the preference loss falls on the tokens where they
-    actually differ (fine-grained DPO); prompt + chosen is unchanged. A pair whose remainder
-    would be empty stays unmoved. Columns are PAIR_COLUMNS; rows sorted by question_id,
-    chosen_sample, rejected_sample; index reset.
-    """
-    aligned = correct.reindex(traces.index)
-    if aligned.isna().any():
-        raise ValueError("correct must have a value for every row of traces (aligned on its index)")
-    usable = traces.assign(completion=traces["completion"].str.strip(), is_correct=aligned.astype(bool))
-    usable = usable[usable["completion"].str.len() > 0]
-    rows = []
-    for question_id, group in usable.sort_values(ORDER, kind="stable").groupby("question_id", sort=True):
-        chosen_rows = group[group["is_correct"]].to_dict("records")
-        rejected_rows = group[~group["is_correct"]].to_dict("records")
-        if not chosen_rows or not rejected_rows:
-            continue
-        wanted = pairs_per_question if pairs_per_question > 0 else max(len(chosen_rows), len(rejected_rows))
-        made = 0
-        for chosen_position, rejected_position in _pair_order(len(chosen_rows), len(rejected_rows)):
-            if made >= wanted:
-                break
-            chosen, rejected = chosen_rows[chosen_position], rejected_rows[rejected_position]
-            if chosen["completion"] == rejected["completion"]:
-                continue
-            rows.append(_pair_row(question_id, chosen, rejected, move_shared_prefix))
-            made += 1
-    pairs = pairs_frame(rows)
-    return pairs.sort_values(["question_id", "chosen_sample", "rejected_sample"], kind="stable").reset_index(drop=True)
-
-
-def _pair_row(question_id: str, chosen: dict, rejected: dict, move_shared_prefix: bool) -> dict:
-    """One output row; the chosen trace's round and prompt stand for the pair."""
-    prompt, chosen_text, rejected_text = chosen["prompt"], chosen["completion"], rejected["completion"]
-    prefix = shared_prefix(chosen_text, rejected_text) if move_shared_prefix else ""
-    if prefix and len(prefix) < len(chosen_text) and len(prefix) < len(rejected_text):
-        prompt, chosen_text, rejected_text = prompt + prefix, chosen_text[len(prefix) :], rejected_text[len(prefix) :]
-    else:
-        prefix = ""
-    return {
-        "round": chosen["round"],
-        "question_id": question_id,
-        "chosen_sample": int(chosen["sample"]),
-        "rejected_sample": int(rejected["sample"]),
-        "prompt": prompt,
-        "chosen": chosen_text,
-        "rejected": rejected_text,
-        "shared_prefix_chars": len(prefix),
-    }

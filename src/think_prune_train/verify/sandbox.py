@@ -71,8 +71,8 @@ from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-STATUSES = ("passed", "failed", "timeout", "memory", "output_limit", "error")
-ISOLATIONS = ("namespace", "none")
+from think_prune_train.params import ISOLATIONS
+
 VERDICT_MARK = b"think-prune-train sandbox verdict "
 # The launcher exits with this when it could not build the sandbox; the run is then an "error".
 SETUP_FAILED_EXIT = 125

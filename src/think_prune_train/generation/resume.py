@@ -1,7 +1,7 @@
 """Resumable generation: hours of sampling survive a crash, a kill or a pre-empted machine.
 
 The requests are cut into fixed chunks of `chunk_size`. Each finished chunk is saved at once
-(atomically) under `data/.resume/<label>/<fingerprint>/`, where the fingerprint covers the
+(atomically) under `<root>/<label>/<fingerprint>/` (the caller chooses the root), where the fingerprint covers the
 model's bytes, the backend, the sampling settings, the chunk size and every request. A rerun
 with the same fingerprint loads the finished chunks and generates only the rest; anything
 else (an edited model, other params) starts afresh. Every completion depends only on its own
@@ -15,18 +15,15 @@ import functools
 import hashlib
 import json
 import shutil
+import sys
 from dataclasses import asdict
 from pathlib import Path
 
-import click
 import pandas as pd
 
 from think_prune_train import failpoints
 from think_prune_train.artifacts import atomic_write
-from think_prune_train.backends import Backend, Request, Sampling
-
-RESUME_ROOT = Path("data/.resume")
-
+from think_prune_train.generation.backends import Backend, Request, Sampling
 
 @functools.lru_cache(maxsize=8)
 def _model_digest(model_path: str) -> str:
@@ -79,7 +76,7 @@ def generate_resumable(
     model_path: str,
     backend_name: str,
     chunk_size: int,
-    root: Path = RESUME_ROOT,
+    root: Path,
 ) -> list[str]:
     """`backend.generate(requests, sampling)`, checkpointed chunk by chunk under `root/label`."""
     key = fingerprint(model_path, backend_name, sampling, requests, chunk_size)
@@ -93,7 +90,7 @@ def generate_resumable(
     done = [_load_chunk(file, len(chunk)) for file, chunk in zip(files, chunks)]
     finished = sum(saved is not None for saved in done)
     if finished:
-        click.echo(f"{label}: resuming, {finished}/{len(chunks)} chunks of {chunk_size} were already done", err=True)
+        print(f"{label}: resuming, {finished}/{len(chunks)} chunks of {chunk_size} were already done", file=sys.stderr)
     for index, (chunk, file) in enumerate(zip(chunks, files)):
         if done[index] is not None:
             continue
@@ -104,7 +101,7 @@ def generate_resumable(
     return [completion for saved in done for completion in saved]
 
 
-def work_folder(label: str, settings: dict, inputs: list[str], root: Path = RESUME_ROOT) -> Path:
+def work_folder(label: str, settings: dict, inputs: list[str], root: Path) -> Path:
     """A folder for the intermediate results of a job of several steps (a teacher trial), keyed by
     its `settings` and the bytes of its `inputs`: a rerun with the same ones finds the steps that
     finished; any other folder of `label` is stale and removed. `clear(label)` drops it when done."""
@@ -120,6 +117,6 @@ def work_folder(label: str, settings: dict, inputs: list[str], root: Path = RESU
     return folder
 
 
-def clear(label: str, root: Path = RESUME_ROOT) -> None:
+def clear(label: str, root: Path) -> None:
     """Forget the checkpoints of `label` (after its output has been written)."""
     shutil.rmtree(root / label.replace("@", "-"), ignore_errors=True)

@@ -1,10 +1,10 @@
-"""Reading a dataset of questions from local files or the hub, and cutting it into splits.
+"""Reading a dataset of questions from local files or the hub.
 
-Shared by the code and maths loaders (`code_tasks`, `math_tasks`): they differ in what a row holds,
-not in where rows come from. A source is a `.jsonl`, `.jsonl.gz` or `.parquet` file, a folder of
+Shared by the GSM8K, maths and code loaders: they differ in what a row holds, not in where rows
+come from. A source is a `.jsonl`, `.jsonl.gz` or `.parquet` file, a folder of
 such files, or a Hugging Face hub id. When the source has a test part (a `test.*` file, or a hub
-split named `test`) and something else, the test split is drawn from the test part and the warm-up
-and training splits from the rest; otherwise every split is drawn, disjoint, from one pool.
+split named `test`) and something else, `load_parts` keeps it apart (the
+test split is drawn from it, see `splits.draw_splits`); otherwise every split is drawn from one pool.
 """
 
 from __future__ import annotations
@@ -12,12 +12,9 @@ from __future__ import annotations
 import gzip
 import json
 import os
-from collections.abc import Callable
 from pathlib import Path
 
-import pandas as pd
-
-from think_prune_train.tasks import SPLITS, TaskError, stratified_splits
+from think_prune_train.errors import TaskError
 
 SUFFIXES = (".jsonl", ".jsonl.gz", ".parquet")
 # A row as read: where it came from (`file:line` or `file row n`, for error messages) and its fields.
@@ -123,67 +120,3 @@ def load_parts(source: str, config: str | None = None) -> dict[str, list[Row]]:
         # Only a test part (MATH-500, HumanEval) or no test part: one pool for all splits.
         return {"pool": parts.get("test", []) + parts.get("pool", [])}
     return parts
-
-
-def records_of(
-    rows: list[Row], parse: Callable[[str, dict], dict], max_question_chars: int, setting: str
-) -> pd.DataFrame:
-    """Parsed rows (question_id, question, answer, solution, difficulty), the first of any repeated question kept.
-
-    `parse(where, row)` turns one row into a record or raises TaskError naming `where`.
-    `setting` names the limit in the message, e.g. `prepare.max_question_chars`.
-    """
-    records = []
-    for where, row in rows:
-        record = parse(where, row)
-        if len(record["question"]) > max_question_chars:
-            raise TaskError(
-                f"{where}: question is {len(record['question']):,} characters, over {setting}={max_question_chars:,}; "
-                f"fix the row or raise the limit."
-            )
-        records.append(record)
-    columns = ["question_id", "question", "answer", "solution", "difficulty"]
-    return pd.DataFrame(records, columns=columns).drop_duplicates("question").reset_index(drop=True)
-
-
-def draw_splits(
-    task: str,
-    parts: dict[str, pd.DataFrame],
-    train_questions: int,
-    test_questions: int,
-    warmup_questions: int,
-    seed: int,
-) -> tuple[dict[str, pd.DataFrame], dict]:
-    """Test, warm-up and training splits with one difficulty mix (`tasks.stratified_splits`).
-
-    `parts` is {"pool": frame} (every split drawn, disjoint, from it) or {"test": ..., "pool": ...}
-    (the test split from "test", the others from "pool" less any question that is also a test
-    question). Refuses, saying how many there are, when a part has too few questions.
-    """
-    wanted = {"test": test_questions, "warmup": warmup_questions, "train": train_questions}
-    for name, count in wanted.items():
-        if count < 0:
-            raise TaskError(f"{task}: {name}_questions must be 0 or more, not {count}.")
-    pool = parts["pool"]
-    if "test" in parts:
-        test = parts["test"]
-        pool = pool[~pool["question"].isin(set(test["question"]))].reset_index(drop=True)
-        demands = (("test", test, test_questions), ("warm-up + train", pool, warmup_questions + train_questions))
-        sources = {"test": test, "warmup": pool, "train": pool}
-    else:
-        demands = (("test + warm-up + train", pool, sum(wanted.values())),)
-        sources = {name: pool for name in SPLITS}
-    for label, frame, demand in demands:
-        if demand > len(frame):
-            raise TaskError(
-                f"{task} has {len(frame)} distinct questions for the {label} split(s); {demand} were asked for. "
-                f"Lower train_questions/test_questions/warmup_questions (asked: {train_questions}/{test_questions}/"
-                f"{warmup_questions})."
-            )
-    # The pool's own mix (the training distribution), as gsm8k_splits does.
-    natural = _shares(pool) or _shares(sources["test"])  # an empty pool (nothing asked of it): the test part's
-    return stratified_splits(sources, wanted, natural or {0: 1.0}, seed, task)
-
-
-def _shares(frame: pd.DataFrame) -> dict[int, float]:
-    return {int(level): float(share) for level, share in frame["difficulty"].value_counts(normalize=True).items()}

@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from think_prune_train.artifacts import atomic_write
+from think_prune_train.errors import MissingInput
 from think_prune_train.schedule import round_index
 
 COLUMNS = ["round", "pass@1", "pass@1_flexible", "greedy_accuracy"]
@@ -20,7 +21,7 @@ def round_row(round_: str, metrics_file: str | Path) -> dict:
     """One table row: the round's number and its headline metrics from evaluate's metrics file."""
     metrics_file = Path(metrics_file)
     if not metrics_file.exists():
-        raise FileNotFoundError(f"{metrics_file} is missing: run `dvc repro` (evaluate@{round_}) first.")
+        raise MissingInput(f"{metrics_file} is missing: evaluate the model of {round_} first.")
     metrics = json.loads(metrics_file.read_text())
     row = {"round": round_index(round_), **{column: metrics[column] for column in COLUMNS[1:]}}
     for level, values in metrics.get("by_difficulty", {}).items():
@@ -146,11 +147,11 @@ DROP_COUNTS = ("dropped_too_long", "dropped_bad_format", "dropped_long_share")
 
 
 def results_table(
-    rounds: list[str], evaluations: str | Path = "evaluations", pruned: str | Path = "data/pruned",
-    train_logs: str | Path = "data/train_logs",
+    rounds: list[str], evaluations: str | Path, pruned: str | Path, train_logs: str | Path,
 ) -> pd.DataFrame:
     """Everything known about each round, for `python -m stages results`: accuracy, what pruning
-    kept and dropped (and by which selection), and what training optimised."""
+    kept and dropped (and by which selection), and what training optimised. The folders hold each
+    round's `<round>/metrics.json`, `<round>-stats.json` and `<round>.json`."""
     rows = []
     for name in rounds:
         row = {key: value for key, value in round_row(name, Path(evaluations) / name / "metrics.json").items()

@@ -11,11 +11,13 @@ import os
 import re
 from pathlib import Path
 
+from think_prune_train.errors import Error
+
 WRITABLE = ("data", "models", "evaluations", "reports")
 ROUND = re.compile(r"r\d+")
 
 
-class PathError(ValueError):
+class PathError(Error, ValueError):
     """An output path or round name that would write outside the allowed folders."""
 
 

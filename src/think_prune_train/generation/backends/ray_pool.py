@@ -1,7 +1,7 @@
 """Generation spread over Ray workers: the `ray:` section with `workers > 0` (`pip install -e '.[ray]'`).
 
 `RayBackend` has the same `generate(requests, sampling, progress)` as every backend, so the stages,
-resumable chunking (think_prune_train.resume) and the teacher trial use it unchanged: each chunk is
+resumable chunking (think_prune_train.generation.resume) and the teacher trial use it unchanged: each chunk is
 cut into pieces that the workers generate at the same time, and the pieces come back in request
 order. Each worker is a long-lived Ray actor holding one engine, the existing transformers or vLLM
 backend, so the bytes are those of a single process: a sample depends only on its request's seed
@@ -30,7 +30,9 @@ import tempfile
 from pathlib import Path
 
 from think_prune_train import failpoints
-from think_prune_train.backends import Request, Sampling, load_backend
+from think_prune_train.errors import MissingDependency
+from think_prune_train.generation.backends import Request, Sampling, load_backend
+from think_prune_train.params import ParamsError
 
 # Environment variables the workers get from the stage: the failpoints (fault tests) and the Hugging
 # Face switches (offline mode, tokenizer threads, verbosity).
@@ -40,11 +42,11 @@ INSTALL_ADVICE = "pip install -e '.[ray]' (or set ray.workers: 0 to generate in 
 
 
 def import_ray():
-    """Ray, or an ImportError naming the key that asked for it and how to install it."""
+    """Ray, or a MissingDependency naming the key that asked for it and how to install it."""
     try:
         import ray
     except ImportError:
-        raise ImportError(f"ray.workers > 0 needs Ray, which is not installed here: {INSTALL_ADVICE}") from None
+        raise MissingDependency(f"ray.workers > 0 needs Ray, which is not installed here: {INSTALL_ADVICE}") from None
     return ray
 
 
@@ -134,8 +136,6 @@ class RayBackend:
 
     def _check_fits(self, workers: int, cpus_per_worker: float, gpus_per_worker: float, local: bool) -> None:
         """On this machine, workers that can never fit would wait forever: say so now (a cluster may still grow)."""
-        from think_prune_train.params import ParamsError
-
         if not local:
             return
         total = self.ray.cluster_resources()

@@ -12,9 +12,11 @@ import re
 
 import pandas as pd
 
-from think_prune_train.math_answers import extract_boxed
-from think_prune_train.task_files import draw_splits, load_parts, records_of
-from think_prune_train.tasks import TaskError, question_id
+from think_prune_train.errors import TaskError
+from think_prune_train.tasks.files import load_parts
+from think_prune_train.tasks.records import question_id, records_of
+from think_prune_train.tasks.splits import draw_splits
+from think_prune_train.verify.math import extract_boxed
 
 DEFAULT_SOURCE = "HuggingFaceH4/MATH-500"
 LEVEL = re.compile(r"(?:level\s*)?(\d+|\?)", re.IGNORECASE)

@@ -14,7 +14,6 @@ not an equally good reading of the examples.
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,42 +21,13 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from think_prune_train.task_files import draw_splits, load_parts, records_of
-from think_prune_train.tasks import SPLITS, TaskError, question_id, stratified_splits
+from think_prune_train.errors import TaskError
+from think_prune_train.tasks.files import load_parts
+from think_prune_train.tasks.records import question_id, records_of
+from think_prune_train.tasks.splits import SPLITS, draw_splits, stratified_splits
+from think_prune_train.verify.code import code_answer
 
 TASK = "function_from_examples"
-ANSWER_KEYS = ("entry_point", "prefix", "tests")
-
-
-def code_answer(tests: str, entry_point: str | None, prefix: str) -> str:
-    """The answer text of a code question: what `parse_code_answer` reads back."""
-    if not isinstance(tests, str) or not tests.strip():
-        raise ValueError(f"tests must be non-empty Python source, not {tests!r:.60}")
-    if entry_point is not None and (not isinstance(entry_point, str) or not entry_point.isidentifier()):
-        raise ValueError(f"entry_point must be a Python name or None, not {entry_point!r:.60}")
-    if not isinstance(prefix, str):
-        raise ValueError(f"prefix must be text ('' for none), not {type(prefix).__name__}")
-    return json.dumps({"entry_point": entry_point, "prefix": prefix, "tests": tests}, sort_keys=True)
-
-
-def parse_code_answer(text: str) -> tuple[str, str | None, str]:
-    """(tests, entry_point, prefix) from a code question's answer text; ValueError says what is wrong."""
-    shown = repr(text) if len(str(text)) <= 80 else repr(str(text)[:80]) + "..."
-    try:
-        value = json.loads(text)
-    except (json.JSONDecodeError, TypeError):
-        raise ValueError(
-            f"code answer {shown} is not JSON; it must be the object code_answer() writes, with keys "
-            f"{', '.join(ANSWER_KEYS)}."
-        ) from None
-    if not isinstance(value, dict) or sorted(value) != sorted(ANSWER_KEYS):
-        keys = ", ".join(sorted(value)) if isinstance(value, dict) else type(value).__name__
-        raise ValueError(f"code answer {shown} has {keys}; it must have exactly the keys {', '.join(ANSWER_KEYS)}.")
-    try:
-        code_answer(value["tests"], value["entry_point"], value["prefix"])  # the same checks as when written
-    except ValueError as error:
-        raise ValueError(f"code answer {shown}: {error}") from None
-    return value["tests"], value["entry_point"], value["prefix"]
 
 
 # --- function_from_examples -----------------------------------------------------------------------

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import copy
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import pandas as pd
@@ -148,60 +146,3 @@ def sft(model, tokenizer, examples: pd.DataFrame, train: TrainParams, seed: int,
     if lora_config(train) is not None:
         trained = trained.merge_and_unload()
     return trained, trainer.state.log_history
-
-
-def save_model(model, tokenizer, destination: str | Path) -> None:
-    """Write safetensors + tokenizer into a temporary folder, then move it into place whole."""
-    destination = Path(destination)
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    for leftover in destination.parent.glob(f".{destination.name}.*"):  # from an earlier run that was killed
-        shutil.rmtree(leftover, ignore_errors=True)
-    staging = Path(tempfile.mkdtemp(dir=destination.parent, prefix=f".{destination.name}."))
-    try:
-        model.save_pretrained(staging, safe_serialization=True)
-        tokenizer.save_pretrained(staging)
-        staging.chmod(0o755)  # mkdtemp makes it private; a checkpoint is an ordinary folder
-        failpoints.reached("save_model.before_replace")
-        if destination.exists():
-            shutil.rmtree(destination)
-        os.replace(staging, destination)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-
-
-def check_model_source(path: str | Path, allow_hub: bool = False) -> None:
-    """Fail early, naming the path, when `path` is not a safetensors model folder (nor, with `allow_hub`, a hub id).
-
-    Checkpoints load from safetensors only: a pickle file (`pytorch_model.bin`) can run code when
-    it is loaded, so a folder that has only those is refused rather than unpickled.
-    """
-    local = Path(path)
-    if local.exists() or not allow_hub:
-        if not (local / "config.json").exists():
-            raise FileNotFoundError(
-                f"{local} is not a model folder (no config.json); run the stage that writes it first (`dvc repro`)."
-            )
-        if not any(local.glob("*.safetensors")):
-            raise FileNotFoundError(
-                f"{local} has no .safetensors weights; checkpoints are loaded from safetensors only, since pickle "
-                f"files (*.bin, *.pt) can run code when loaded. Convert it once where you trust it: "
-                f"AutoModelForCausalLM.from_pretrained(folder).save_pretrained(folder, safe_serialization=True)."
-            )
-        return
-    if str(path).startswith((".", "/")) or str(path).count("/") != 1:
-        raise FileNotFoundError(
-            f"model {str(path)!r} not found: it is neither a local folder nor a hub id of the form owner/name."
-        )
-
-
-def load_model(path: str | Path, trust_remote_code: bool = False, allow_hub: bool = False):
-    """Load a checkpoint (a folder, or a hub id with `allow_hub`) for training: safetensors only, fp32."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    check_model_source(path, allow_hub)
-    tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
-    model = AutoModelForCausalLM.from_pretrained(
-        path, use_safetensors=True, trust_remote_code=trust_remote_code, dtype=torch.float32
-    )
-    return model, tokenizer

@@ -4,21 +4,22 @@ The generate and evaluate stages call these, and so does the teacher trial (sele
 with the same seeds: sample s of question q in round r is drawn with seed (seed, r, q, s), and
 evaluation sample s of question q with (seed, "evaluate", q, s) in every round. A comparison
 between rounds, or between candidate teachers, then differs by the model and not by the draw.
-Both steps save finished chunks as they go (think_prune_train.resume), so a rerun resumes.
+Both steps save finished chunks as they go (think_prune_train.generation.resume), so a rerun resumes.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 
 from think_prune_train.artifacts import Evaluations, Traces
-from think_prune_train.backends import Backend, Request, Sampling
-from think_prune_train.metrics import summarize
+from think_prune_train.generation.backends import Backend, Request, Sampling
+from think_prune_train.generation.resume import clear, generate_resumable
 from think_prune_train.params import EvaluateParams, GenerateParams, PromptParams, VerifierParams
 from think_prune_train.prompts import render_prompt
-from think_prune_train.resume import clear, generate_resumable
 from think_prune_train.seeding import derive_seed
-from think_prune_train.verifiers import grade
+from think_prune_train.verify.grading import grade
 
 TRACE_COLUMNS = list(Traces.to_schema().columns)
 EVALUATION_COLUMNS = list(Evaluations.to_schema().columns)
@@ -43,18 +44,19 @@ def trace_requests(
 
 def think(
     backend: Backend, pool: pd.DataFrame, question_ids: list[str], round_: str, prompt: PromptParams,
-    generate: GenerateParams, seed: int, *, label: str, model_path: str,
+    generate: GenerateParams, seed: int, *, label: str, model_path: str, resume_root: Path,
 ) -> pd.DataFrame:
     """`generate.samples_per_question` sampled solutions per question: a Traces frame.
 
-    Finished chunks are saved under `label`; call `resume.clear(label)` once the result is written.
+    Finished chunks are saved under `resume_root/label`; call `resume.clear(label, resume_root)` once the
+    result is written.
     """
     rows = trace_requests(pool, question_ids, round_, prompt, generate.samples_per_question, seed,
                           getattr(backend, "tokenizer", None))
     requests = [Request(text, int(request_seed)) for text, request_seed in zip(rows["prompt"], rows["seed"])]
     completions = generate_resumable(
         backend, requests, Sampling(generate.temperature, generate.top_p, generate.max_new_tokens), label=label,
-        model_path=model_path, backend_name=generate.backend, chunk_size=generate.checkpoint_every,
+        model_path=model_path, backend_name=generate.backend, chunk_size=generate.checkpoint_every, root=resume_root,
     )
     return rows.assign(completion=completions)[TRACE_COLUMNS]
 
@@ -72,12 +74,13 @@ def evaluation_labels(name: str) -> tuple[str, str]:
 
 def evaluate_model(
     backend: Backend, test: pd.DataFrame, prompt: PromptParams, evaluate: EvaluateParams, verifier: VerifierParams,
-    seed: int, *, round_: str, name: str, model_path: str,
-) -> tuple[pd.DataFrame, dict]:
-    """Sampled and greedy completions for every test question, graded: (Evaluations rows, metrics).
+    seed: int, *, round_: str, name: str, model_path: str, resume_root: Path,
+) -> pd.DataFrame:
+    """Sampled and greedy completions for every test question, graded: Evaluations rows.
 
-    Pass@1 is the mean strict accuracy over `evaluate.samples` samples per question (the paper's
-    definition); the greedy completion is sample -1. Chunks are saved under `evaluation_labels(name)`.
+    `evaluate.samples` samples per question (Pass@1 is their mean strict accuracy, the paper's
+    definition: reporting.metrics.summarize); the greedy completion is sample -1. Chunks are saved
+    under `resume_root` and `evaluation_labels(name)`.
     """
     texts = [render_prompt(question, prompt, getattr(backend, "tokenizer", None)) for question in test["question"]]
     # The same seeds for every round's evaluation (common random numbers): differences between
@@ -91,7 +94,8 @@ def evaluate_model(
         {"question_id": qid, "sample": -1, "answer": answer, "request": Request(text, 0)}
         for qid, answer, text in zip(test["question_id"], test["answer"], texts)
     ]
-    resumable = {"model_path": model_path, "backend_name": evaluate.backend, "chunk_size": evaluate.checkpoint_every}
+    resumable = {"model_path": model_path, "backend_name": evaluate.backend, "chunk_size": evaluate.checkpoint_every,
+                 "root": resume_root}
     sampled_label, greedy_label = evaluation_labels(name)
     completions = generate_resumable(
         backend, [row["request"] for row in sampled], Sampling(evaluate.temperature, evaluate.top_p, evaluate.max_new_tokens),
@@ -103,11 +107,10 @@ def evaluate_model(
     )
     rows = pd.DataFrame(sampled + greedy).drop(columns="request").assign(round=round_, completion=completions)
     rows["difficulty"] = rows["question_id"].map(test.set_index("question_id")["difficulty"])
-    rows = grade_rows(rows, verifier, progress=sampled_label)[EVALUATION_COLUMNS]
-    return rows, summarize(rows, evaluate.pass_at_k)
+    return grade_rows(rows, verifier, progress=sampled_label)[EVALUATION_COLUMNS]
 
 
-def forget_evaluation(name: str) -> None:
+def forget_evaluation(name: str, resume_root: Path) -> None:
     """Drop evaluation `name`'s saved chunks once its results are written."""
     for label in evaluation_labels(name):
-        clear(label)
+        clear(label, resume_root)

