@@ -54,7 +54,7 @@ def main(round_: str, tokenizer_path: str | None, params_file: str, traces_file:
     verifier = load_section("verifier", params)
     check_answers(traces["answer"], verifier, traces_file)
     correct = grade_traces(traces, settings.grading, verifier, progress=f"prune@{round_}")
-    kept, stats = prune(traces, settings, derive_seed(seed, round_, "prune"), tokenizer, correct)
+    kept, stats = prune(traces, settings, derive_seed(seed, round_, "prune"), correct=correct, tokenizer=tokenizer)
     if kept.empty:
         raise click.ClickException(
             f"prune@{round_}: none of {stats['traces']} traces was correct ({settings.grading} grading), so there is "

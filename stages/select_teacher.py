@@ -82,7 +82,8 @@ def main(candidate: str, params_file: str, problems: str, student: str, out: str
 
     student_model, tokenizer = load_model(student, trust_remote_code)
     correct = grade_traces(traces, sections["prune"].grading, sections["verifier"], progress=label)
-    kept, prune_stats = prune(traces, sections["prune"], derive_seed(seed, ROUND, "prune"), tokenizer, correct)
+    kept, prune_stats = prune(traces, sections["prune"], derive_seed(seed, ROUND, "prune"), correct=correct,
+                              tokenizer=tokenizer)
     if kept.empty:
         raise click.ClickException(
             f"select_teacher@{candidate}: none of the teacher's {len(traces)} traces was correct; it cannot teach "

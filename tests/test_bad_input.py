@@ -30,10 +30,11 @@ from think_prune_train.params import (
     ParamsError,
     PrepareParams,
     PruneParams,
+    VerifierParams,
     load_params,
     load_section,
 )
-from think_prune_train.selection.prune import prune
+from think_prune_train.selection.prune import grade_traces, prune
 from think_prune_train.tasks import load_splits
 from think_prune_train.tasks.files import is_local_source
 from think_prune_train.verify.numeric import extract_answer, format_answer, is_correct
@@ -354,7 +355,8 @@ def test_model_outputs_are_graded_and_pruned_without_errors():
         }
     )
     traces = read_frame_roundtrip(traces)
-    kept, stats = prune(traces, PruneParams(max_per_question=0), seed=0)
+    kept, stats = prune(traces, PruneParams(max_per_question=0), seed=0,
+                        correct=grade_traces(traces, "strict", VerifierParams()))
     assert sorted(kept["question_id"]) == ["q4"]  # only "#### [answer]\n#### 4" is correct
     assert stats["traces"] == len(OUTPUTS) and stats["correct"] == 1
     assert format_answer(extract_answer(OUTPUTS["enormous number"])) == "9" * 5000

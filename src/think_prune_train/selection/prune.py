@@ -24,12 +24,11 @@ from think_prune_train.selection.strategies import (
 )
 
 
-def grade_traces(traces: pd.DataFrame, mode: str, verifier: VerifierParams | None = None,
-                 progress: str | None = None) -> pd.Series:
-    """Each trace's verdict by the task's verifier (numeric when none is given), strict or flexible."""
+def grade_traces(traces: pd.DataFrame, mode: str, verifier: VerifierParams, progress: str | None = None) -> pd.Series:
+    """Each trace's verdict by the task's verifier, strict or flexible."""
     from think_prune_train.verify.grading import grade
 
-    graded = grade(traces["completion"], traces["answer"], verifier or VerifierParams(), progress)
+    graded = grade(traces["completion"], traces["answer"], verifier, progress)
     column = "correct" if mode == "strict" else "correct_flexible"
     return pd.Series(graded[column].to_numpy(), index=traces.index, dtype=bool)
 
@@ -46,21 +45,21 @@ def token_lengths(completions: pd.Series, tokenizer) -> tuple[pd.Series, pd.Seri
 
 
 def prune(
-    traces: pd.DataFrame, params: PruneParams, seed: int, tokenizer=None, correct: pd.Series | None = None
+    traces: pd.DataFrame, params: PruneParams, seed: int, *, correct: pd.Series, tokenizer=None
 ) -> tuple[pd.DataFrame, dict]:
     """Return (kept traces, stats). Order is deterministic: by question, then sample.
 
     Lengths are counted in tokens of `tokenizer` (the model being trained), or in characters.
-    `correct` is each trace's verdict (`grade_traces`); without it traces are graded as numbers.
+    `correct` is each trace's verdict by the task's verifier (`grade_traces`): required, because no
+    one verifier fits every task (a maths or code trace graded as a number would always be wrong).
     """
-    correct_mask = grade_traces(traces, params.grading) if correct is None else correct
-    correct = traces[correct_mask].sort_values(["question_id", "sample"])
-    candidates = correct if params.require_correct else traces.sort_values(["question_id", "sample"])
+    right = traces[correct].sort_values(["question_id", "sample"])
+    candidates = right if params.require_correct else traces.sort_values(["question_id", "sample"])
     kept = candidates.assign(completion=candidates["completion"].str.strip())
     kept = kept[kept["completion"].str.len() > 0]
     lengths, tokens = token_lengths(kept["completion"], tokenizer)
     kept, filtered = filter_traces(kept, lengths, params.max_tokens, params.require_format)
-    kept, compressed = compress_questions(kept, solve_rates(traces, correct_mask), params.compress_above)
+    kept, compressed = compress_questions(kept, solve_rates(traces, correct), params.compress_above)
     if params.deduplicate:
         kept = kept.drop_duplicates(["question_id", "completion"], keep="first")
     # Diversity is measured on token ids: shorter than characters for sub-word tokenizers.
@@ -72,16 +71,16 @@ def prune(
     if params.max_examples and len(kept) > params.max_examples:
         kept = kept.sample(n=params.max_examples, random_state=seed % 2**32).sort_values(["question_id", "sample"])
     questions = traces["question_id"].nunique()
-    solved = correct["question_id"].nunique()
+    solved = right["question_id"].nunique()
     kept_lengths = lengths.loc[kept.index]
     stats = {
         "traces": int(len(traces)),
-        "correct": int(correct_mask.sum()),
+        "correct": int(correct.sum()),
         "kept": int(len(kept)),
         "questions": int(questions),
         "questions_with_correct": int(solved),
         "coverage": round(solved / questions, 6) if questions else 0.0,
-        "accuracy": round(float(correct_mask.mean()), 6) if len(traces) else 0.0,
+        "accuracy": round(float(correct.mean()), 6) if len(traces) else 0.0,
     }
     # What the selection options did; absent at their defaults, so a default run's stats keep their form.
     if params.select != "first":
@@ -99,9 +98,10 @@ def prune(
 
 
 def preference_pairs(
-    traces: pd.DataFrame, params: PruneParams, correct: pd.Series | None = None, tree: pd.DataFrame | None = None
+    traces: pd.DataFrame, params: PruneParams, correct: pd.Series, tree: pd.DataFrame | None = None
 ) -> pd.DataFrame:
-    """(correct, incorrect) pairs per question for DPO, graded as `prune` grades; empty when turned off.
+    """(correct, incorrect) pairs per question for DPO, by the verdicts `correct` that `prune` takes too;
+    empty when turned off.
 
     Traces from a tree search (`tree`, the round's TreeNodes, has rows) pair sibling steps
     (`mcts.sibling_pairs`: the shared path always moves into the prompt); sampled traces pair whole
@@ -109,11 +109,10 @@ def preference_pairs(
     """
     if params.pairs_per_question == 0:
         return build_pairs(traces.iloc[:0], pd.Series([], dtype=bool), 1, params.pair_shared_prefix)
-    correct_mask = grade_traces(traces, params.grading) if correct is None else correct
     if tree is not None and not tree.empty:
         from think_prune_train.selection.pairs import sibling_pairs
 
-        pairs = pairs_frame(sibling_pairs(traces, correct_mask, tree, params.pairs_per_question))
+        pairs = pairs_frame(sibling_pairs(traces, correct, tree, params.pairs_per_question))
         return pairs.sort_values(["question_id", "chosen_sample", "rejected_sample"], kind="stable").reset_index(drop=True)
-    pairs = build_pairs(traces, correct_mask, params.pairs_per_question, params.pair_shared_prefix)
+    pairs = build_pairs(traces, correct, params.pairs_per_question, params.pair_shared_prefix)
     return pairs[list(PAIR_COLUMNS)]
