@@ -145,6 +145,17 @@ def test_import_contracts_hold():
     assert "0 broken" in result.stdout, result.stdout
 
 
+
+def test_params_import_no_implementation():
+    """Composing params.yaml (Hydra, `python -m stages params`) loads the settings' schema, not torch or
+    transformers: the allowed values live in params, and the implementations check against them."""
+    code = "import sys, think_prune_train.params; print(sorted(m for m in sys.modules if m.split('.')[0] in " \
+           "('torch', 'transformers', 'trl') or m.startswith('think_prune_train.') and m.count('.') > 1))"
+    environment = {**os.environ, "PYTHONPATH": os.pathsep.join([str(LIBRARY), os.environ.get("PYTHONPATH", "")])}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=environment, check=True)
+    assert result.stdout.strip() == "[]", result.stdout
+
+
 if __name__ == "__main__":
     for stage, (module, _) in stage_modules().items():
         print(f"{stage}:")

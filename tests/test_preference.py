@@ -8,7 +8,7 @@ import torch
 
 from think_prune_train.checkpoints import load_model
 from think_prune_train.params import LoraParams, TrainParams
-from think_prune_train.training.dpo import dpo, sequence_logprob, step_log
+from think_prune_train.training.dpo import dpo, step_log
 from think_prune_train.training.sft import trainer_config
 
 PAIRS = pd.DataFrame(
@@ -20,6 +20,41 @@ PAIRS = pd.DataFrame(
 )
 # A high learning rate so a few steps on the tiny model move log-probs by whole nats.
 FAST = TrainParams(learning_rate=3e-2, epochs=5, batch_size=4, warmup_ratio=0.0, max_length=32)
+
+
+def _completion_start(prompt_ids: list[int], full_ids: list[int]) -> int:
+    """Where the completion's tokens begin: the prompt's tokens may merge with the completion's first ones."""
+    start = 0
+    for prompt_token, full_token in zip(prompt_ids, full_ids):
+        if prompt_token != full_token:
+            break
+        start += 1
+    return start
+
+
+def sequence_logprob(model, tokenizer, prompt: str, completion: str) -> float:
+    """log p(completion | prompt) under `model`: the sum over the completion's tokens.
+
+    Tokenizes without special tokens, as the sampling backends do, so this scores what the model
+    would generate after `prompt`; no EOS is added (append `tokenizer.eos_token` to score it).
+    """
+    prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+    full_ids = tokenizer(prompt + completion, add_special_tokens=False)["input_ids"]
+    if not prompt_ids:
+        raise ValueError("the prompt is empty: there is no context to score the completion after")
+    start = max(1, _completion_start(prompt_ids, full_ids))
+    if start >= len(full_ids):
+        return 0.0
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            input_ids = torch.tensor([full_ids], device=model.device)
+            logits = model(input_ids=input_ids).logits[0, :-1].float()
+    finally:
+        model.train(was_training)
+    token_logprobs = torch.log_softmax(logits, dim=-1).gather(1, input_ids[0, 1:, None]).squeeze(1)
+    return float(token_logprobs[start - 1 :].sum())
 
 
 def mean_logprobs(model, tokenizer, column: str) -> float:

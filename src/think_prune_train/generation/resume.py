@@ -25,6 +25,7 @@ from think_prune_train import failpoints
 from think_prune_train.artifacts import atomic_write
 from think_prune_train.generation.backends import Backend, Request, Sampling
 
+
 @functools.lru_cache(maxsize=8)
 def _model_digest(model_path: str) -> str:
     """sha256 over a folder's files, or a file's bytes (read once per process: evaluate fingerprints twice)."""

@@ -121,25 +121,6 @@ def _draws(seed: int, levels: list[int], count: int):
         yield function_from_examples_item(level, seed, index)
 
 
-def function_from_examples_items(count: int, seed: int, levels: Sequence[int] = tuple(LEVELS)) -> list[dict]:
-    """`count` distinct questions (by text), each level equally likely; a longer list extends a shorter one."""
-    levels = _check_levels(levels)
-    items, seen = [], set()
-    attempts = 20 * count + 1000
-    for item in _draws(seed, levels, attempts):
-        if len(items) == count:
-            break
-        if item["question"] not in seen:
-            seen.add(item["question"])
-            items.append(item)
-    if len(items) < count:
-        raise TaskError(
-            f"{TASK}: found only {len(items)} distinct questions at levels {levels} in {attempts} draws "
-            f"(asked for {count}); ask for fewer or add levels."
-        )
-    return items
-
-
 def function_from_examples_splits(
     train_questions: int, test_questions: int, warmup_questions: int, seed: int, levels: Sequence[int] = tuple(LEVELS)
 ) -> tuple[dict[str, pd.DataFrame], dict]:
