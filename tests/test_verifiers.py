@@ -9,7 +9,7 @@ from think_prune_train.generation.sampling import grade_rows
 from think_prune_train.params import ParamsError, PrepareParams, VerifierParams, load_section
 from think_prune_train.selection.prune import grade_traces
 from think_prune_train.tasks import load_splits, split_with_mix
-from think_prune_train.tasks.code import function_from_examples_items
+from think_prune_train.tasks.code import function_from_examples_item
 from think_prune_train.verify.code import code_answer
 from think_prune_train.verify.grading import grade
 from think_prune_train.verify.numeric import is_correct
@@ -53,7 +53,7 @@ def test_code_runs_in_the_sandbox_strict_and_fenced():
 
 
 def test_prune_and_evaluate_share_the_verdict():
-    item = function_from_examples_items(1, seed=3)[0]
+    item = function_from_examples_item(level=2, seed=3, index=0)
     rows = pd.DataFrame({"completion": [item["solution"], "def f(x):\n return 0"], "answer": [item["answer"]] * 2})
     assert grade_traces(rows, "strict", CODE).tolist() == [True, False]
     assert grade_rows(rows, CODE)["correct"].tolist() == [True, False]

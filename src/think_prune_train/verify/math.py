@@ -7,27 +7,28 @@ time it may take.
 Why worker processes: some answers cost sympy minutes or more (`10^{10^{10^{10}}}`, `(10^9)!`),
 inside one C call that no Python-level timeout can interrupt. math-verify's own timeout is
 `signal.alarm`, which raises off the main thread, and the pipeline grades in worker threads. So
-math-verify runs with its timeout off, in long-lived child processes (`python -c`, not fork:
-forking a threaded parent can copy a held lock into the child), one request at a time; a child
-that misses the deadline is killed, the answer counts as not equivalent, and a fresh child starts
-in its place. Each child also caps its own CPU time and address space, so it cannot outlive an
-abandoned request or eat the machine's memory.
+math-verify runs with its timeout off in a pebble process pool (spawned, not forked: forking a
+threaded parent can copy a held lock into the child), one request per worker at a time; pebble
+kills a worker that misses the deadline and starts a fresh one in its place, and the answer counts
+as not equivalent. Each worker also caps its own CPU time and address space, so it cannot outlive
+an abandoned request or eat the machine's memory.
 """
 
 from __future__ import annotations
 
 import atexit
+import importlib
 import math
+import multiprocessing
 import os
 import re
-import socket
-import subprocess
-import sys
 import threading
+from collections import deque
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError
 from dataclasses import dataclass
-from multiprocessing.connection import Connection
+
+from pebble import ProcessExpired, ProcessPool
 
 from think_prune_train.verify.numeric import NUMBER, format_answer, parse_number
 
@@ -42,9 +43,10 @@ FINAL_ANSWER_PHRASE = re.compile(r"final answer is", re.IGNORECASE)
 # Math mode: an unescaped `$` (`\$18` is a price, not LaTeX), `\(`, `\[`.
 MATH_DELIMITER = re.compile(r"(?<!\\)\$|\\\(|\\\[")
 
-STARTUP_TIMEOUT_S = 120.0
 WORKER_MEMORY_BYTES = 4 * 1024**3
-WORKER_COMMAND = "import sys; from think_prune_train.verify.math import serve; serve(int(sys.argv[1]))"
+# What each worker loads before its first request, so that no request's deadline pays for it.
+VERIFIER_MODULE = "math_verify"
+INSTALL_ADVICE = "pip install 'math-verify[antlr4_9_3]==0.9.0' (beside hydra, which pins antlr4 4.9)"
 
 
 @dataclass(frozen=True)
@@ -146,29 +148,36 @@ def prediction_text(completion: str) -> str:
 
 # --- the worker process ------------------------------------------------------------------------
 
+# Why this worker could not load the verifier (None when it did): every request then says so.
+_load_error: str | None = None
 
-def serve(fd: int) -> None:
-    """Worker loop: read (gold, prediction, timeout) requests from `fd`, reply (verdict, error)."""
+
+def _start_worker(memory_bytes: int, module: str) -> None:
+    """pebble's initializer: cap the address space and load math-verify once.
+
+    A failure is kept for the requests to report: an initializer that raised would make pebble
+    restart the worker for ever.
+    """
     import logging
     import resource
 
-    connection = Connection(fd)
+    global _load_error
+    resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
     try:
-        resource.setrlimit(resource.RLIMIT_AS, (WORKER_MEMORY_BYTES, WORKER_MEMORY_BYTES))
-        import math_verify  # noqa: F401 - load it before saying ready, so no request pays for it
+        importlib.import_module(module)
     except Exception as error:  # noqa: BLE001 - the parent turns this into an actionable message
-        connection.send(("failed", f"{type(error).__name__}: {error}"))
-        return
-    # The parent enforces the deadline; math-verify would otherwise warn that its timeout is off.
+        _load_error = f"{type(error).__name__}: {error}"
+    # The pool enforces the deadline; math-verify would otherwise warn that its timeout is off.
     logging.getLogger("math_verify").setLevel(logging.ERROR)
-    try:
-        connection.send(("ready", None))
-        while True:
-            gold, prediction, timeout_s = connection.recv()
-            _limit_cpu(timeout_s)
-            connection.send(_verdict(gold, prediction))
-    except (EOFError, OSError):  # the parent closed the pool or died: nobody is listening
-        return
+
+
+def _request(gold: str, prediction: str, timeout_s: float) -> tuple[bool, str | None]:
+    """One request in a worker: (equivalent, error)."""
+    if _load_error is not None:
+        raise VerifierUnavailable(f"math-verify could not be loaded in a worker process ({_load_error}). Install it: "
+                                  f"{INSTALL_ADVICE}")
+    _limit_cpu(timeout_s)
+    return _verdict(gold, prediction)
 
 
 def _verdict(gold: str, prediction: str) -> tuple[bool, str | None]:
@@ -190,7 +199,7 @@ def _verdict(gold: str, prediction: str) -> tuple[bool, str | None]:
 def _limit_cpu(timeout_s: float) -> None:
     """Let this request use at most its timeout (plus slack) more CPU seconds, then SIGXCPU ends us.
 
-    The parent kills a late worker itself; this is for when the parent is gone and nobody will.
+    The pool kills a late worker itself; this is for when the parent is gone and nobody will.
     """
     import resource
 
@@ -207,64 +216,7 @@ def _limit_cpu(timeout_s: float) -> None:
 
 
 class VerifierUnavailable(RuntimeError):
-    """math-verify could not be started in a worker process."""
-
-
-class _Worker:
-    """One child process running `serve`, started at once and waited for on first use."""
-
-    def __init__(self) -> None:
-        parent_end, child_end = socket.socketpair()
-        environment = dict(os.environ)
-        # The child must import exactly what this process imports (a venv, a --target install).
-        environment["PYTHONPATH"] = os.pathsep.join(path for path in sys.path if path)
-        try:
-            self.process = subprocess.Popen(
-                [sys.executable, "-c", WORKER_COMMAND, str(child_end.fileno())],
-                pass_fds=[child_end.fileno()], env=environment, stdin=subprocess.DEVNULL)
-        finally:
-            child_end.close()
-        self.connection = Connection(parent_end.detach())
-        self.ready = False
-
-    def wait_ready(self) -> None:
-        if self.ready:
-            return
-        if not self.connection.poll(STARTUP_TIMEOUT_S):
-            self.kill()
-            raise VerifierUnavailable(f"a math-verify worker did not start within {STARTUP_TIMEOUT_S:.0f}s")
-        try:
-            status, detail = self.connection.recv()
-        except EOFError:
-            status, detail = "failed", f"it exited with code {self.process.wait()}"
-        if status != "ready":
-            self.kill()
-            raise VerifierUnavailable(
-                f"math-verify could not be loaded in a worker process ({detail}). Install it beside "
-                "hydra with: pip install 'math-verify[antlr4_9_3]==0.9.0'")
-        self.ready = True
-
-    def ask(self, gold: str, prediction: str, timeout_s: float) -> tuple[bool, str | None]:
-        """The worker's (verdict, error); raises TimeoutError past the deadline, EOFError if it died."""
-        self.wait_ready()
-        self.connection.send((gold, prediction, timeout_s))
-        if not self.connection.poll(timeout_s):
-            raise TimeoutError
-        return self.connection.recv()
-
-    def kill(self) -> None:
-        self.process.kill()
-        self.process.wait()
-        self.connection.close()
-
-    def stop(self) -> None:
-        """Close the pipe; the worker sees end-of-file and exits (killed if it does not)."""
-        self.connection.close()
-        try:
-            self.process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+    """math-verify could not be loaded in a worker process."""
 
 
 @dataclass
@@ -276,110 +228,61 @@ class VerifierStats:
 
 
 class VerifierPool:
-    """Up to `max_workers` math-verify processes, shared by any number of calling threads.
+    """Up to `max_workers` math-verify processes (a pebble ProcessPool), shared by any number of threads.
 
-    A caller waits for a free worker (that wait is not part of its timeout), sends one request
-    and waits at most `timeout_s` for the verdict.
+    A request waits for a free worker (that wait is not part of its timeout), then has `timeout_s`
+    for its verdict.
     """
 
     def __init__(self, max_workers: int | None = None) -> None:
         self.max_workers = max(1, max_workers or os.cpu_count() or 1)
         self.stats = VerifierStats()
-        self._idle: list[_Worker] = []
-        self._live = 0
-        self._closed = False
-        self._condition = threading.Condition()
+        self._lock = threading.Lock()
+        self._pool = ProcessPool(self.max_workers, initializer=_start_worker,
+                                 initargs=(WORKER_MEMORY_BYTES, VERIFIER_MODULE),
+                                 context=multiprocessing.get_context("spawn"))
 
     def is_equivalent(self, predicted_text: str, gold: str, timeout_s: float = 5.0) -> bool:
         """True when the completion's final answer equals `gold` mathematically, within `timeout_s`."""
-        if timeout_s <= 0:
-            raise ValueError(f"timeout_s must be positive, not {timeout_s!r}")
-        worker = self._acquire()
-        healthy = False
-        try:
-            verdict, error = worker.ask(gold_text(gold), prediction_text(predicted_text), timeout_s)
-            healthy = True
-            self._count(error=error is not None)
-            return verdict
-        except TimeoutError:
-            self._count(timeout=True)
-            return False
-        except (EOFError, OSError):  # the worker died mid-request: out of memory or CPU time
-            self._count(error=True)
-            return False
-        finally:
-            self._release(worker, healthy)
+        return self._verdict_of(self._submit(predicted_text, gold, timeout_s))
 
     def grade_many(self, pairs: Iterable[tuple[str, str]], timeout_s: float = 5.0,
                    workers: int | None = None) -> list[bool]:
-        """`is_equivalent` over (predicted_text, gold) pairs, `workers` at a time, in input order."""
-        pairs = list(pairs)
-        if not pairs:
-            return []
-        threads = max(1, min(workers or self.max_workers, len(pairs)))
-        with ThreadPoolExecutor(threads, thread_name_prefix="math-verify") as executor:
-            return list(executor.map(lambda pair: self.is_equivalent(pair[0], pair[1], timeout_s), pairs))
+        """`is_equivalent` over (predicted_text, gold) pairs, at most `workers` at a time, in input order."""
+        in_flight: deque = deque()
+        verdicts = []
+        for predicted_text, gold in pairs:
+            if len(in_flight) >= (workers or self.max_workers):
+                verdicts.append(self._verdict_of(in_flight.popleft()))
+            in_flight.append(self._submit(predicted_text, gold, timeout_s))
+        verdicts.extend(self._verdict_of(future) for future in in_flight)
+        return verdicts
 
     def close(self) -> None:
-        """Stop the idle workers; workers busy in other threads stop when they come back."""
-        with self._condition:
-            self._closed = True
-            idle, self._idle = self._idle, []
-            self._live -= len(idle)
-            self._condition.notify_all()
-        for worker in idle:
-            worker.stop()
+        """Stop the workers (a request in flight is abandoned)."""
+        self._pool.stop()
+        self._pool.join()
 
-    def _acquire(self) -> _Worker:
-        with self._condition:
-            while True:
-                if self._closed:
-                    raise RuntimeError("this VerifierPool is closed; make a new one")
-                if self._idle:
-                    worker = self._idle.pop()
-                    break
-                if self._live < self.max_workers:
-                    self._live += 1
-                    worker = None
-                    break
-                self._condition.wait()
+    def _submit(self, predicted_text: str, gold: str, timeout_s: float):
+        if timeout_s <= 0:
+            raise ValueError(f"timeout_s must be positive, not {timeout_s!r}")
+        return self._pool.schedule(_request, args=(gold_text(gold), prediction_text(predicted_text), timeout_s),
+                                   timeout=timeout_s)
+
+    def _verdict_of(self, future) -> bool:
         try:
-            worker = worker or _Worker()
-            worker.wait_ready()
-        except BaseException:
-            self._give_up_slot()
-            raise
-        return worker
-
-    def _give_up_slot(self) -> None:
-        """A worker slot that holds no live worker any more: free it and wake one waiting caller."""
-        with self._condition:
-            self._live -= 1
-            self._condition.notify()
-
-    def _release(self, worker: _Worker, healthy: bool) -> None:
-        if not healthy:
-            # A late or dead worker may still be computing: kill it and start its replacement now,
-            # so the replacement's imports overlap whatever the caller does next.
-            worker.kill()
-            try:
-                if self._closed:
-                    raise OSError("pool closed")
-                worker = _Worker()
-            except OSError:
-                self._give_up_slot()
-                return
-        with self._condition:
-            if self._closed:
-                self._live -= 1
-            else:
-                self._idle.append(worker)
-                self._condition.notify()
-                return
-        worker.stop()
+            verdict, error = future.result()
+        except TimeoutError:  # pebble killed the worker and started a fresh one
+            self._count(timeout=True)
+            return False
+        except ProcessExpired:  # the worker died mid-request: out of memory or CPU time
+            self._count(error=True)
+            return False
+        self._count(error=error is not None)
+        return verdict
 
     def _count(self, timeout: bool = False, error: bool = False) -> None:
-        with self._condition:
+        with self._lock:
             self.stats.graded += 1
             self.stats.timeouts += timeout
             self.stats.errors += error
@@ -394,7 +297,7 @@ def shared_pool() -> VerifierPool:
     """The process-wide pool behind `is_equivalent` and `grade_many`, started on first use."""
     global _shared, _shared_pid
     with _shared_lock:
-        # A forked child must not share its parent's worker pipes.
+        # A forked child must not share its parent's workers.
         if _shared is None or _shared_pid != os.getpid():
             _shared, _shared_pid = VerifierPool(), os.getpid()
         return _shared
