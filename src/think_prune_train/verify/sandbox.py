@@ -191,7 +191,7 @@ def _think_prune_train_run(source):
     null = os.open(os.devnull, os.O_RDONLY)
     os.dup2(null, 0)
     os.close(null)
-    write, exit_now, run, build = os.write, os._exit, exec, compile
+    write, exit_now, run, build = os.write, os._exit, exec, compile  # noqa: S102 - runs the program, sandboxed
     refused = frozenset({"gc.get_objects", "gc.get_referrers", "gc.get_referents",
                          "sys._current_frames", "ctypes.dlopen", "ctypes.dlsym",
                          "ctypes.cdata", "ctypes.string_at", "ctypes.wstring_at"})
@@ -220,7 +220,7 @@ _think_prune_train_run(%(source)r)
 # The program `program_for` writes: candidate, then a boundary, then the tests.
 PROGRAM = r'''
 import builtins as _tpt_builtins, sys as _tpt_sys
-_tpt_run, _tpt_build, _tpt_dict = exec, compile, dict
+_tpt_run, _tpt_build, _tpt_dict = exec, compile, dict  # noqa: S102 - runs candidate and tests, sandboxed
 _tpt_settrace, _tpt_setprofile = _tpt_sys.settrace, _tpt_sys.setprofile
 _tpt_clean_builtins = _tpt_dict(_tpt_builtins.__dict__)
 _tpt_candidate = {"__name__": "__candidate__", "__builtins__": _tpt_dict(_tpt_clean_builtins)}
