@@ -6,6 +6,8 @@ warm-starts it (TRL SFT) on the warm-up questions' worked solutions; otherwise i
 id, a local folder or a GGUF file (`gguf:...`, dequantised) into a safetensors checkpoint (see
 think_prune_train.training.sources). The teacher is built exactly like the base model from its own params
 section and its own seeds; DVC unrolls the teacher stage only when `teacher.source` is not `none`.
+
+Every path it reads or writes comes from its command line; those named here are the ones dvc.yaml gives.
 """
 
 from __future__ import annotations

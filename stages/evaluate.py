@@ -5,6 +5,8 @@ Writes `evaluations/<round>/rows.parquet` (schema `Evaluations`: every sampled c
 the greedy one as sample -1, graded strictly and flexibly) and `evaluations/<round>/metrics.json`
 (overall and per difficulty level). Pass@1 is the mean accuracy over `evaluate.samples` samples
 per question (the paper's definition).
+
+Every path it reads or writes comes from its command line; those named here are the ones dvc.yaml gives.
 """
 
 from __future__ import annotations

@@ -7,6 +7,8 @@ Writes `data/generated/<round>.parquet` (schema `Traces`) and `data/generated/<r
 seed (seed, r, q, s) and the tree file has no rows; with `mcts` the traces are every solution the
 tree search graded (think_prune_train.generation.mcts) and the tree file holds its nodes. Either way the bytes
 depend on the params and the model alone.
+
+Every path it reads or writes comes from its command line; those named here are the ones dvc.yaml gives.
 """
 
 from __future__ import annotations

@@ -4,6 +4,8 @@ Reads params `seed`, `prepare`, `verifier` (every gold answer must be one it can
 `Problems`), three splits that never share a question and hold one difficulty mix, and
 `data/problems/mix.json`: the task's natural mix, the mix the splits share, and each split's
 questions per difficulty level.
+
+Every path it reads or writes comes from its command line; those named here are the ones dvc.yaml gives.
 """
 
 from __future__ import annotations

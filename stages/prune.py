@@ -6,6 +6,8 @@ trained (`--tokenizer`, models/<previous>) to count trace lengths in its tokens.
 `data/pruned/<round>.parquet` (schema `Pruned`), `data/pruned/<round>-stats.json` (traces in,
 correct, kept, coverage, and what each selection option dropped) and `data/pairs/<round>.parquet`
 (schema `Pairs`).
+
+Every path it reads or writes comes from its command line; those named here are the ones dvc.yaml gives.
 """
 
 from __future__ import annotations

@@ -5,6 +5,8 @@ the empty table) and `evaluations/<round>/metrics.json`. Writes into `reports/<r
 `rounds.csv` (every round so far, overall and per difficulty level), `metrics.json` (Pass@1 and
 greedy accuracy per round), `rounds.md` and `pass_at_1.png`. The `summary` stage copies the final
 round's table to the fixed paths that `dvc exp show` and `dvc plots` read.
+
+Every path it reads or writes comes from its command line; those named here are the ones dvc.yaml gives.
 """
 
 from __future__ import annotations

@@ -12,6 +12,8 @@ The trial is the pipeline's round 1 with the candidate as teacher, cut to `quest
 and the same seeds for every candidate, so two trials differ by their teacher alone. Each step
 keeps its result under data/.resume/ until the report is written, so a rerun after a crash
 resumes from the last finished step (and generation from its last saved chunk).
+
+Every path it reads or writes comes from its command line; those named here are the ones dvc.yaml gives.
 """
 
 from __future__ import annotations

@@ -3,6 +3,8 @@
 Reads `reports/<final>/rounds.csv`. Writes `reports/metrics.json` (final Pass@1, greedy accuracy
 and their gains at the top level; per round and per difficulty level below), which `dvc exp show`
 and `dvc exp diff` read, and `reports/rounds.csv`, which `dvc plots show` / `dvc plots diff` read.
+
+Every path it reads or writes comes from its command line; those named here are the ones dvc.yaml gives.
 """
 
 from __future__ import annotations

@@ -9,6 +9,8 @@ per-step rewards, margins and log-probabilities under "log").
 
 Runs as one process (`train.launcher: python`) or as several under `accelerate launch` (GPUs, or CPU
 processes over gloo); then every process trains its share of each batch and only the first writes.
+
+Every path it reads or writes comes from its command line; those named here are the ones dvc.yaml gives.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Part 1 lives beside the code it checks: artifact schemas (test_artifacts), GSM8K rows
 (test_tasks), params sections (test_params_and_schedule), answer extraction (test_grading).
-The README counts every case.
+docs/faults-and-bad-input.md counts every case.
 """
 
 from __future__ import annotations

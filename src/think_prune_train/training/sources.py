@@ -86,7 +86,7 @@ def warm_start(model, tokenizer, warmup: pd.DataFrame, spec, prompt, seed: int):
     solved = warmup[warmup["solution"].str.len() > 0]
     if solved.empty:
         raise ModelSourceError(
-            "source is 'tiny' but data/problems/warmup.parquet has no worked solutions; set "
+            "source is 'tiny' but the warm-up questions have no worked solutions; set "
             "prepare.warmup_questions > 0 and use a task with solutions (chain_sum, gsm_symbolic, gsm8k)."
         )
     examples = solved.assign(
