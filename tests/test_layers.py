@@ -156,6 +156,20 @@ def test_params_import_no_implementation():
     assert result.stdout.strip() == "[]", result.stdout
 
 
+
+def test_the_readme_layout_names_every_module():
+    """The README's layout section is the tree: every subpackage and module of the library, every stage module."""
+    readme = (REPO / "README.md").read_text()
+    layout = readme.split("## Layout", 1)[1].split("\n## ", 1)[0]
+    names = {f"{path.name}/" for path in (LIBRARY / "think_prune_train").iterdir() if path.is_dir()
+             and (path / "__init__.py").exists()}
+    names |= {path.stem for path in (LIBRARY / "think_prune_train").rglob("*.py") if path.stem != "__init__"}
+    names |= {path.name for path in (REPO / "stages").glob("*.py") if path.stem not in ("__init__", "__main__")
+              and not (REPO / "dvc.yaml").read_text().count(f"stages.{path.stem} ")}
+    missing = sorted(name for name in names if name not in layout)
+    assert not missing, f"README layout does not name: {missing}"
+
+
 if __name__ == "__main__":
     for stage, (module, _) in stage_modules().items():
         print(f"{stage}:")
