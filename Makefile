@@ -67,7 +67,7 @@ $(VLLM_VENV)/.installed: pyproject.toml
 	$(VLLM_VENV)/bin/pip install -q $(VLLM)
 	$(VLLM_VENV)/bin/pip uninstall -y -q torchvision torchaudio torchcodec
 	$(VLLM_VENV)/bin/pip install -q --no-deps -e .
-	$(VLLM_VENV)/bin/pip install -q 'pandera[pandas]' click pyarrow pandas tqdm pyyaml
+	$(VLLM_VENV)/bin/pip install -q 'pandera[pandas]' click pyarrow pandas tqdm pyyaml pebble
 	touch $@
 
 test-vllm: setup-test $(VLLM_VENV)/.installed

@@ -29,7 +29,7 @@ ENGINE = {"gpu_memory_utilization": 0.3, "enforce_eager": True, "dtype": "float3
 
 def worker(backend: str, model: str, prompts: int, max_new_tokens: int, batch_size: int, temperature: float) -> dict:
     """Runs inside the backend's environment; prints one JSON line."""
-    from think_prune_train.backends import Request, Sampling, load_backend
+    from think_prune_train.generation.backends import Request, Sampling, load_backend
 
     options = {"seed": 0, "engine": ENGINE} if backend == "vllm" else {}
     started = time.perf_counter()
@@ -64,8 +64,8 @@ def main(vllm_python, prompts, max_new_tokens, batch_size, temperature, worker_b
     if worker_backend:
         print(json.dumps(worker(worker_backend, model, prompts, max_new_tokens, batch_size, temperature)))
         return
-    from think_prune_train.sources import load_gguf
-    from think_prune_train.training import save_model
+    from think_prune_train.checkpoints import save_model
+    from think_prune_train.training.sources import load_gguf
 
     rows = []
     with tempfile.TemporaryDirectory() as folder:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from think_prune_train.code_tasks import function_from_examples_splits
+from think_prune_train.tasks.code import function_from_examples_splits
 from think_prune_train.hardware import machine_line
 
 WARMUP_QUESTIONS = 20_000

@@ -33,7 +33,7 @@ def requests_for(problems: Path, count: int, seed: int):
     """`count` requests: the training questions in order (repeated if needed), each with its own derived seed."""
     import pandas as pd
 
-    from think_prune_train.backends import Request
+    from think_prune_train.generation.backends import Request
     from think_prune_train.params import PromptParams
     from think_prune_train.prompts import render_prompt
     from think_prune_train.seeding import derive_seed
@@ -86,8 +86,8 @@ def main(model: str, problems: str, count: int, max_new_tokens: int, batch_size:
     import torch
     from transformers import AutoTokenizer
 
-    from think_prune_train.backends import Sampling, load_backend
-    from think_prune_train.backends.ray_pool import RayBackend
+    from think_prune_train.generation.backends import Sampling, load_backend
+    from think_prune_train.generation.backends.ray_pool import RayBackend
 
     requests = requests_for(Path(problems), count, seed=0)
     sampling = Sampling(temperature, 1.0, max_new_tokens)

@@ -42,22 +42,25 @@ CURVE_EVERY = 10
 
 def evaluate_folder(model_path: str, params: dict, round_: str, name: str, test_file: str) -> dict:
     """evaluate@<round_>'s evaluation of the model folder at `model_path`, on the transformers backend."""
-    from stages.common import open_backend
+    from stages.common import RESUME_ROOT
+    from think_prune_train.generation.backends import open_backend
     from think_prune_train.artifacts import Problems, read_frame
-    from think_prune_train.generation import evaluate_model, forget_evaluation
-    from think_prune_train.params import load_section, seed_of
+    from think_prune_train.generation.sampling import evaluate_model, forget_evaluation
+    from think_prune_train.params import backend_sections, load_section, seed_of
+    from think_prune_train.reporting.metrics import summarize
     from think_prune_train.seeding import derive_seed
-    from think_prune_train.verifiers import check_answers
+    from think_prune_train.verify.gold import check_answers
 
     prompt, seed = load_section("prompt", params), seed_of(params)
     evaluate = dataclasses.replace(load_section("evaluate", params), backend="transformers")
     verifier = load_section("verifier", params)
     test = read_frame(test_file, Problems)
     check_answers(test["answer"], verifier, test_file)
-    backend = open_backend(evaluate, model_path, params, derive_seed(seed, "evaluate", round_))
-    _, metrics = evaluate_model(backend, test, prompt, evaluate, verifier, seed, round_=round_, name=name,
-                                model_path=model_path)
-    forget_evaluation(name)
+    backend = open_backend(evaluate, model_path, derive_seed(seed, "evaluate", round_), **backend_sections(params))
+    rows = evaluate_model(backend, test, prompt, evaluate, verifier, seed, round_=round_, name=name,
+                          model_path=model_path, resume_root=RESUME_ROOT)
+    metrics = summarize(rows, evaluate.pass_at_k)
+    forget_evaluation(name, RESUME_ROOT)
     return {"pass@1": metrics["pass@1"], "greedy": metrics["greedy_accuracy"], "questions": metrics["questions"]}
 
 
@@ -65,10 +68,11 @@ def train_cell(objective: str, beta: float | None, learning_rate: float | None, 
                start_model: str, params: dict, round_: str) -> tuple[str, list[dict], int]:
     """Train one cell from `start_model`; return (saved model folder, per-step DPO metrics, steps)."""
     from think_prune_train.artifacts import Pairs, Pruned, read_frame
+    from think_prune_train.checkpoints import load_model, save_model
     from think_prune_train.params import load_section, seed_of
-    from think_prune_train.preference import dpo, step_log
     from think_prune_train.seeding import derive_seed
-    from think_prune_train.training import load_model, save_model, sft
+    from think_prune_train.training.dpo import dpo, step_log
+    from think_prune_train.training.sft import sft
 
     train = dataclasses.replace(load_section("train", params), objective=objective, epochs=epochs)
     if objective != "sft":

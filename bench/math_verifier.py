@@ -1,4 +1,4 @@
-"""How often `math_answers.is_equivalent` agrees with a human label, and how fast it grades.
+"""How often `verify.math.is_equivalent` agrees with a human label, and how fast it grades.
 
 Reads bench/math_pairs.jsonl (hand-labelled pairs: gold, predicted, equivalent, kind), grades them
 with `grade_many`, and prints a markdown table: agreement overall and per kind, every false accept
@@ -23,7 +23,7 @@ from pathlib import Path
 
 import click
 
-from think_prune_train.math_answers import VerifierPool
+from think_prune_train.verify.math import VerifierPool
 from think_prune_train.hardware import machine_line
 
 PAIRS = Path(__file__).with_name("math_pairs.jsonl")

@@ -12,7 +12,7 @@ import platform
 import time
 from pathlib import Path
 
-from think_prune_train.sandbox import Limits, SandboxUnavailable, isolation_report, program_for, run_many
+from think_prune_train.verify.sandbox import Limits, SandboxUnavailable, isolation_report, program_for, run_many
 from think_prune_train.hardware import machine_line
 
 PROGRAMS = 200

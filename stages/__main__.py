@@ -7,7 +7,6 @@ file against its schema, print the per-round results, or recompose params.yaml f
 from __future__ import annotations
 
 import sys
-import tempfile
 from pathlib import Path
 
 import click
@@ -49,9 +48,9 @@ def validate(kind: str, files: tuple[str, ...]) -> None:
 @click.option("--format", "style", type=click.Choice(["markdown", "csv"]), default="markdown", show_default=True)
 def results(params_file: str, style: str) -> None:
     """Print Pass@1, greedy accuracy and kept traces per round."""
-    from think_prune_train.report import results_table, to_markdown
+    from think_prune_train.reporting.tables import results_table, to_markdown
 
-    table = results_table(load_params(params_file)["evaluated"])
+    table = results_table(load_params(params_file)["evaluated"], "evaluations", "data/pruned", "data/train_logs")
     click.echo(to_markdown(table) if style == "markdown" else table.to_csv(index=False), nl=False)
 
 
@@ -61,7 +60,7 @@ def teachers(folder: str) -> None:
     """Rank the candidate teachers tried so far by their trial student's Pass@1."""
     import json
 
-    from think_prune_train.distillation import ranking
+    from think_prune_train.reporting.teachers import ranking
 
     trials = [json.loads(path.read_text()) for path in sorted(Path(folder).glob("*.json"))]
     if not trials:
@@ -79,24 +78,29 @@ def params(overrides: tuple[str, ...], out: str) -> None:
 
     `dvc exp run -S ...` does this itself; use this before a plain `dvc repro`.
     """
-    from dvc.utils.hydra import compose_and_dump
+    from hydra import compose, initialize_config_dir
     from hydra.errors import HydraException
+    from omegaconf import OmegaConf
     from omegaconf.errors import OmegaConfBaseException
 
-    writable_params = Path(out)
-    with tempfile.TemporaryDirectory() as scratch:
-        composed = Path(scratch) / "params.yaml"
-        try:
-            compose_and_dump(composed, str(Path("conf").resolve()), None, "config", str(Path.cwd()), list(overrides))
-        except (HydraException, OmegaConfBaseException) as error:
-            reason = str(error).split("\nConfig search path")[0]
-            if error.__cause__ is not None:  # Hydra's "Error merging override" says why only in its cause
-                reason += ": " + str(error.__cause__).strip().splitlines()[0]
-            raise ParamsError(f"cannot compose conf/ with {' '.join(overrides) or 'no overrides'}: {reason}") from None
-        composition = yaml.safe_load(composed.read_text())
-        check_top_level(composition, "conf/ with these overrides")
-        check_all(composition)  # nothing is written unless every key is valid
-        writable_params.write_text(composed.read_text())
+    # What `dvc exp run` loads from the repository root before it composes: the params schema and
+    # the resolvers that unroll rounds.
+    import hydra_plugins.think_prune_train_resolvers  # noqa: F401
+
+    try:
+        with initialize_config_dir(config_dir=str(Path("conf").resolve()), version_base=None):
+            config = compose(config_name="config", overrides=list(overrides))
+        OmegaConf.resolve(config)
+    except (HydraException, OmegaConfBaseException) as error:
+        reason = str(error).split("\nConfig search path")[0]
+        if error.__cause__ is not None:  # Hydra's "Error merging override" says why only in its cause
+            reason += ": " + str(error.__cause__).strip().splitlines()[0]
+        raise ParamsError(f"cannot compose conf/ with {' '.join(overrides) or 'no overrides'}: {reason}") from None
+    text = OmegaConf.to_yaml(config)
+    composition = yaml.safe_load(text)
+    check_top_level(composition, "conf/ with these overrides")
+    check_all(composition)  # nothing is written unless every key is valid
+    Path(out).write_text(text, encoding="utf-8")
     click.echo(f"wrote {out}")
 
 

@@ -6,8 +6,10 @@ Reads params `seed`, `base` (or `teacher` with `--role teacher`), `prompt`, `tra
 `{"source": ...}` alone for a model that is loaded, not trained. With `source: tiny` it builds a character-level Llama and
 warm-starts it (TRL SFT) on the warm-up questions' worked solutions; otherwise it copies a hub
 id, a local folder or a GGUF file (`gguf:...`, dequantised) into a safetensors checkpoint (see
-think_prune_train.sources). The teacher is built exactly like the base model from its own params
+think_prune_train.training.sources). The teacher is built exactly like the base model from its own params
 section and its own seeds; DVC unrolls the teacher stage only when `teacher.source` is not `none`.
+
+Every path it reads or writes comes from its command line; those named here are the ones dvc.yaml gives.
 """
 
 from __future__ import annotations
@@ -16,10 +18,10 @@ import click
 
 from stages.common import run
 from think_prune_train.artifacts import write_json
+from think_prune_train.checkpoints import save_model
 from think_prune_train.params import load_params, load_section, seed_of
-from think_prune_train.paths import writable
-from think_prune_train.sources import build_model
-from think_prune_train.training import save_model
+from stages.paths import writable
+from think_prune_train.training.sources import build_model
 
 OUTPUTS = {"base": "models/r0", "teacher": "models/teacher"}
 LOGS = {"base": "data/train_logs/r0.json", "teacher": "data/train_logs/teacher.json"}
@@ -31,9 +33,11 @@ LOGS = {"base": "data/train_logs/r0.json", "teacher": "data/train_logs/teacher.j
 @click.option("--params", "params_file", default="params.yaml", show_default=True, help="Parameters file.")
 @click.option("--warmup", default="data/problems/warmup.parquet", show_default=True, help="Warm-up questions.")
 @click.option("--out", default=None, help="Where to write the model [default: models/r0, or models/teacher].")
-def main(role: str, params_file: str, warmup: str, out: str | None) -> None:
+@click.option("--log", "log_file", default=None,
+              help="Where to write the warm-up log [default: data/train_logs/r0.json, or teacher.json].")
+def main(role: str, params_file: str, warmup: str, out: str | None, log_file: str | None) -> None:
     """Build (or fetch) and save the round-0 model or the teacher."""
-    out = writable(out or OUTPUTS[role])
+    out, log_file = writable(out or OUTPUTS[role]), writable(log_file or LOGS[role], "--log")
     params = load_params(params_file)
     spec, prompt, seed = load_section(role, params), load_section("prompt", params), seed_of(params)
     if role == "teacher" and spec.source == "none":
@@ -43,7 +47,7 @@ def main(role: str, params_file: str, warmup: str, out: str | None) -> None:
     precision = load_section("train", params).precision
     model, tokenizer, log = build_model(spec, warmup, prompt, seed, role, precision)
     save_model(model, tokenizer, out)
-    write_json({"source": spec.source, **(log or {})}, LOGS[role])
+    write_json({"source": spec.source, **(log or {})}, log_file)
     click.echo(f"{role}: {spec.source}, {sum(p.numel() for p in model.parameters()):,} parameters -> {out}")
 
 

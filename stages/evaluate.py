@@ -5,38 +5,48 @@ Writes `evaluations/<round>/rows.parquet` (schema `Evaluations`: every sampled c
 the greedy one as sample -1, graded strictly and flexibly) and `evaluations/<round>/metrics.json`
 (overall and per difficulty level). Pass@1 is the mean accuracy over `evaluate.samples` samples
 per question (the paper's definition).
+
+Every path it reads or writes comes from its command line; those named here are the ones dvc.yaml gives.
 """
 
 from __future__ import annotations
 
 import click
 
-from stages.common import open_backend, round_option, run
+from stages.common import RESUME_ROOT, round_option, run
 from think_prune_train.artifacts import Evaluations, Problems, read_frame, write_frame, write_json
-from think_prune_train.generation import evaluate_model, forget_evaluation
-from think_prune_train.params import load_params, load_section, seed_of
+from think_prune_train.generation.backends import open_backend
+from think_prune_train.generation.sampling import evaluate_model, forget_evaluation
+from think_prune_train.params import backend_sections, load_params, load_section, seed_of
+from think_prune_train.reporting.metrics import summarize
 from think_prune_train.seeding import derive_seed
-from think_prune_train.verifiers import check_answers
+from think_prune_train.verify.gold import check_answers
+
+from stages.paths import writable
 
 
 @click.command()
 @click.option("--round", "round_", required=True, callback=round_option, help="Round whose model to evaluate, e.g. r0.")
 @click.option("--params", "params_file", default="params.yaml", show_default=True, help="Parameters file.")
-@click.option("--problems", default="data/problems/test.parquet", show_default=True, help="Test questions.")
-def main(round_: str, params_file: str, problems: str) -> None:
+@click.option("--model", "model_path", required=True, help="Model folder to evaluate, e.g. models/r0.")
+@click.option("--problems", required=True, help="Test questions, e.g. data/problems/test.parquet.")
+@click.option("--rows", "rows_out", required=True, help="Graded completions, e.g. evaluations/r0/rows.parquet.")
+@click.option("--metrics", "metrics_out", required=True, help="Metrics file, e.g. evaluations/r0/metrics.json.")
+def main(round_: str, params_file: str, model_path: str, problems: str, rows_out: str, metrics_out: str) -> None:
     """Sample and grade test completions; write per-question rows and round metrics."""
+    rows_out, metrics_out = writable(rows_out, "--rows"), writable(metrics_out, "--metrics")
     params = load_params(params_file)
     prompt, evaluate, seed = load_section("prompt", params), load_section("evaluate", params), seed_of(params)
     test = read_frame(problems, Problems)
-    model_path = f"models/{round_}"
-    backend = open_backend(evaluate, model_path, params, derive_seed(seed, "evaluate", round_))
+    backend = open_backend(evaluate, model_path, derive_seed(seed, "evaluate", round_), **backend_sections(params))
     verifier = load_section("verifier", params)
     check_answers(test["answer"], verifier, problems)
-    rows, metrics = evaluate_model(backend, test, prompt, evaluate, verifier, seed, round_=round_, name=round_,
-                                   model_path=model_path)
-    write_frame(rows, f"evaluations/{round_}/rows.parquet", Evaluations)
-    write_json(metrics, f"evaluations/{round_}/metrics.json")
-    forget_evaluation(round_)
+    rows = evaluate_model(backend, test, prompt, evaluate, verifier, seed, round_=round_, name=round_,
+                                   model_path=model_path, resume_root=RESUME_ROOT)
+    metrics = summarize(rows, evaluate.pass_at_k)
+    write_frame(rows, rows_out, Evaluations)
+    write_json(metrics, metrics_out)
+    forget_evaluation(round_, RESUME_ROOT)
     click.echo(
         f"evaluate@{round_}: Pass@1 {metrics['pass@1']:.3f} (flexible {metrics['pass@1_flexible']:.3f}), "
         f"greedy {metrics['greedy_accuracy']:.3f} on {metrics['questions']} questions"

@@ -5,21 +5,24 @@ Reads params `seed`, `prompt`, `generate`, `verifier` (mcts grades its rollouts)
 Writes `data/generated/<round>.parquet` (schema `Traces`) and `data/generated/<round>-tree.parquet`
 (schema `TreeNodes`). With `generate.method: sample`, sample s of question q in round r is drawn with
 seed (seed, r, q, s) and the tree file has no rows; with `mcts` the traces are every solution the
-tree search graded (think_prune_train.mcts) and the tree file holds its nodes. Either way the bytes
+tree search graded (think_prune_train.generation.mcts) and the tree file holds its nodes. Either way the bytes
 depend on the params and the model alone.
+
+Every path it reads or writes comes from its command line; those named here are the ones dvc.yaml gives.
 """
 
 from __future__ import annotations
 
 import click
 
-from stages.common import open_backend, round_option, run
+from stages.common import RESUME_ROOT, round_option, run
 from think_prune_train.artifacts import Problems, Traces, TreeNodes, read_frame, write_frame
-from think_prune_train.generation import think
-from think_prune_train.mcts import empty_tree, search
-from think_prune_train.params import load_params, load_section, seed_of
-from think_prune_train.paths import writable
-from think_prune_train.resume import clear
+from think_prune_train.generation.backends import open_backend
+from think_prune_train.generation.mcts import empty_tree, search
+from think_prune_train.generation.resume import clear
+from think_prune_train.generation.sampling import think
+from think_prune_train.params import backend_sections, load_params, load_section, seed_of
+from stages.paths import writable
 from think_prune_train.schedule import questions_for_round
 from think_prune_train.seeding import derive_seed
 
@@ -30,26 +33,28 @@ from think_prune_train.seeding import derive_seed
 @click.option("--params", "params_file", default="params.yaml", show_default=True, help="Parameters file.")
 @click.option("--problems", default="data/problems/train.parquet", show_default=True, help="Training questions.")
 @click.option("--out", default=None, help="Output file [default: data/generated/<round>.parquet].")
-def main(round_: str, model_path: str, params_file: str, problems: str, out: str | None) -> None:
+@click.option("--tree", "tree_out", default=None, help="Tree file [default: the output file's name + -tree].")
+def main(round_: str, model_path: str, params_file: str, problems: str, out: str | None, tree_out: str | None) -> None:
     """Sample solutions to the round's training questions."""
     out = writable(out or f"data/generated/{round_}.parquet")
+    tree_out = writable(tree_out or out.with_name(f"{out.stem}-tree.parquet"), "--tree")
     params = load_params(params_file)
     prompt, generate, seed = load_section("prompt", params), load_section("generate", params), seed_of(params)
     pool = read_frame(problems, Problems).set_index("question_id")
     chosen = questions_for_round(pool.index.tolist(), round_, generate.questions_per_round, seed)
-    backend = open_backend(generate, model_path, params, derive_seed(seed, "generate", round_))
+    backend = open_backend(generate, model_path, derive_seed(seed, "generate", round_), **backend_sections(params))
     label = f"generate@{round_}"
     if generate.method == "mcts":
         traces, tree = search(backend, pool, chosen, round_, prompt, generate, load_section("verifier", params), seed,
-                              label=label, model_path=model_path)
+                              label=label, model_path=model_path, resume_root=RESUME_ROOT)
         done = f"{len(chosen)} trees, {len(tree)} nodes, {len(traces)} graded solutions, {tree['tokens'].sum()} tokens"
     else:
-        traces = think(backend, pool, chosen, round_, prompt, generate, seed, label=label, model_path=model_path)
+        traces = think(backend, pool, chosen, round_, prompt, generate, seed, label=label, model_path=model_path,
+                       resume_root=RESUME_ROOT)
         tree, done = empty_tree(), f"{len(chosen)} questions x {generate.samples_per_question} samples"
-    tree_out = out.with_name(f"{out.stem}-tree.parquet")
     write_frame(tree, tree_out, TreeNodes)
     write_frame(traces, out, Traces)
-    clear(label)
+    clear(label, RESUME_ROOT)
     click.echo(f"generate@{round_}: {done} -> {out}")
 
 

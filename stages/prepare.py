@@ -4,6 +4,8 @@ Reads params `seed`, `prepare`, `verifier` (every gold answer must be one it can
 `Problems`), three splits that never share a question and hold one difficulty mix, and
 `data/problems/mix.json`: the task's natural mix, the mix the splits share, and each split's
 questions per difficulty level.
+
+Every path it reads or writes comes from its command line; those named here are the ones dvc.yaml gives.
 """
 
 from __future__ import annotations
@@ -15,9 +17,9 @@ import click
 from stages.common import run
 from think_prune_train.artifacts import Problems, write_frame, write_json
 from think_prune_train.params import load_params, load_section, seed_of
-from think_prune_train.verifiers import check_answers
-from think_prune_train.paths import writable
+from stages.paths import writable
 from think_prune_train.tasks import split_with_mix
+from think_prune_train.verify.gold import check_answers
 
 
 @click.command()

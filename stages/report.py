@@ -5,6 +5,8 @@ the empty table) and `evaluations/<round>/metrics.json`. Writes into `reports/<r
 `rounds.csv` (every round so far, overall and per difficulty level), `metrics.json` (Pass@1 and
 greedy accuracy per round), `rounds.md` and `pass_at_1.png`. The `summary` stage copies the final
 round's table to the fixed paths that `dvc exp show` and `dvc plots` read.
+
+Every path it reads or writes comes from its command line; those named here are the ones dvc.yaml gives.
 """
 
 from __future__ import annotations
@@ -13,17 +15,20 @@ import click
 import pandas as pd
 
 from stages.common import round_option, run
+from stages.paths import writable
 from think_prune_train.artifacts import write_json, write_text
-from think_prune_train.report import COLUMNS, difficulty_markdown, extend, plot, summary, to_markdown
+from think_prune_train.reporting.tables import COLUMNS, difficulty_markdown, extend, plot, summary, to_markdown
 
 
 @click.command()
 @click.option("--round", "round_", required=True, callback=round_option, help="Last round of the table, e.g. r3.")
-@click.option("--previous", required=True, callback=round_option, help="Report it extends, e.g. r2 (`start` for r0).")
-def main(round_: str, previous: str) -> None:
+@click.option("--previous", required=True, help="The table it extends, e.g. reports/r2/rounds.csv.")
+@click.option("--metrics", "metrics_file", required=True, help="The round's evaluation, e.g. evaluations/r3/metrics.json.")
+@click.option("--out", required=True, help="Folder for the round's report, e.g. reports/r3.")
+def main(round_: str, previous: str, metrics_file: str, out: str) -> None:
     """Add the round's evaluation to the results table, metrics file and plot."""
-    table = extend(pd.read_csv(f"reports/{previous}/rounds.csv"), round_, f"evaluations/{round_}/metrics.json")
-    out = f"reports/{round_}"
+    out = writable(out)
+    table = extend(pd.read_csv(previous), round_, metrics_file)
     write_text(table.to_csv(index=False), f"{out}/rounds.csv")
     write_json(summary(table), f"{out}/metrics.json")
     markdown = to_markdown(table[COLUMNS]) + "\n" + difficulty_markdown(table)

@@ -9,6 +9,8 @@ per-step rewards, margins and log-probabilities under "log").
 
 Runs as one process (`train.launcher: python`) or as several under `accelerate launch` (GPUs, or CPU
 processes over gloo); then every process trains its share of each batch and only the first writes.
+
+Every path it reads or writes comes from its command line; those named here are the ones dvc.yaml gives.
 """
 
 from __future__ import annotations
@@ -18,35 +20,42 @@ import tempfile
 import click
 
 from stages.common import round_option, run
+from stages.paths import writable
 from think_prune_train.artifacts import Pairs, Pruned, read_frame, write_json
+from think_prune_train.checkpoints import load_model, save_model
 from think_prune_train.params import load_params, load_section, seed_of
-from think_prune_train.preference import dpo, step_log
 from think_prune_train.seeding import derive_seed
-from think_prune_train.training import (
-    is_main_process, load_model, loss_summary, process_count, run_record, save_model, sft,
-)
+from think_prune_train.training.dpo import dpo, step_log
+from think_prune_train.training.sft import is_main_process, loss_summary, process_count, run_record, sft
 
 
 @click.command()
 @click.option("--round", "round_", required=True, callback=round_option, help="Round to train, e.g. r1.")
-@click.option("--previous", required=True, callback=round_option, help="The round before it, e.g. r0.")
+@click.option("--previous", required=True, help="The previous round's model, e.g. models/r0.")
+@click.option("--base", "base_model", required=True, help="The base model, e.g. models/r0 (train.init_from: base).")
+@click.option("--pruned", required=True, help="The round's kept traces (SFT), e.g. data/pruned/r1.parquet.")
+@click.option("--pairs", required=True, help="The round's preference pairs (DPO), e.g. data/pairs/r1.parquet.")
+@click.option("--out", required=True, help="Where to save the trained model, e.g. models/r1.")
+@click.option("--log", "log_out", required=True, help="Training log, e.g. data/train_logs/r1.json.")
 @click.option("--params", "params_file", default="params.yaml", show_default=True, help="Parameters file.")
-def main(round_: str, previous: str, params_file: str) -> None:
-    """Fine-tune on the round's kept traces and save models/<round>."""
+def main(round_: str, previous: str, base_model: str, pruned: str, pairs: str, out: str, log_out: str,
+         params_file: str) -> None:
+    """Fine-tune on the round's kept traces and save the model."""
+    out, log_out = writable(out), writable(log_out, "--log")
     params = load_params(params_file)
     train, seed = load_section("train", params), seed_of(params)
     objective = train.objective_for(round_)
     if objective == "sft":
-        examples = read_frame(f"data/pruned/{round_}.parquet", Pruned)
+        examples = read_frame(pruned, Pruned)
     else:
-        examples = read_frame(f"data/pairs/{round_}.parquet", Pairs)
+        examples = read_frame(pairs, Pairs)
         if examples.empty:
             raise click.ClickException(
-                f"train@{round_}: objective {objective} needs preference pairs, but data/pairs/{round_}.parquet is "
+                f"train@{round_}: objective {objective} needs preference pairs, but {pairs} is "
                 f"empty: no question had both a correct and an incorrect trace (or prune.pairs_per_question is 0). "
                 f"Raise prune.pairs_per_question or generate.samples_per_question, or use train.objective=sft."
             )
-    start = f"models/{previous}" if train.init_from == "previous" else "models/r0"
+    start = previous if train.init_from == "previous" else base_model
     model, tokenizer = load_model(start, trust_remote_code=load_section("base", params).trust_remote_code)
     with tempfile.TemporaryDirectory() as work_dir:
         seed_for_round = derive_seed(seed, round_, "train") % 2**31
@@ -56,7 +65,7 @@ def main(round_: str, previous: str, params_file: str) -> None:
             model, log = dpo(model, tokenizer, examples, train, seed_for_round, work_dir, objective)
     if not is_main_process():
         return
-    save_model(model, tokenizer, f"models/{round_}")
+    save_model(model, tokenizer, out)
     summary = {"examples": len(examples), "start": start, **loss_summary(log), **run_record(train)}
     if process_count() > 1:  # single-process logs keep their earlier form (and hashes)
         summary["processes"] = process_count()
@@ -64,9 +73,9 @@ def main(round_: str, previous: str, params_file: str) -> None:
         summary["objective"] = objective
         summary["learning_rate"] = train.learning_rate_for(objective)
         summary["log"] = step_log(log)
-    write_json(summary, f"data/train_logs/{round_}.json")
+    write_json(summary, log_out)
     click.echo(
-        f"train@{round_}: {objective} on {len(examples)} examples from {start} -> models/{round_} "
+        f"train@{round_}: {objective} on {len(examples)} examples from {start} -> {out} "
         f"({process_count()} process(es))"
     )
 

@@ -24,8 +24,8 @@ def gsm8k_dir() -> Path:
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory) -> Path:
     """A freshly initialised 2-layer character-level Llama saved as a Hugging Face folder."""
-    from think_prune_train.tiny_model import build_char_tokenizer, build_tiny_llama
-    from think_prune_train.training import save_model
+    from think_prune_train.checkpoints import save_model
+    from think_prune_train.training.tiny_model import build_char_tokenizer, build_tiny_llama
 
     tokenizer = build_char_tokenizer()
     model = build_tiny_llama(tokenizer, hidden_size=32, num_layers=2, num_heads=2, max_positions=128, seed=0)

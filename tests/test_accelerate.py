@@ -18,8 +18,8 @@ import pytest
 import yaml
 from support import DVC, REPO, executed, new_project, run
 
+from think_prune_train.checkpoints import load_model
 from think_prune_train.params import load_section
-from think_prune_train.training import load_model
 
 LAUNCHER = "accelerate launch --config_file conf/accelerate/cpu-2-processes.yaml"
 CONFIGS = sorted((REPO / "conf" / "accelerate").glob("*.yaml"))
@@ -53,7 +53,7 @@ def launch(config: Path, *extra: str):
 
     launcher = f"accelerate launch --config_file {config.relative_to(REPO)}"
     launcher = load_section("train", {"train": {"launcher": launcher}}).launcher  # the params accept it
-    command = shlex.split(launcher)[2:] + list(extra) + ["-m", "stages.train", "--round", "r1", "--previous", "r0"]
+    command = shlex.split(launcher)[2:] + list(extra) + ["-m", "stages.train", "--round", "r1", "--previous", "models/r0"]
     parser = launch_command_parser()
     args = parser.parse_args(command)
     known = set(vars(args))

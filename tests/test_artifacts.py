@@ -57,8 +57,9 @@ def test_error_names_file_and_rows(tmp_path):
 
 def test_a_gold_answer_the_verifier_cannot_read_names_the_rows():
     """The schema takes any answer text; the task's verifier says what it can read (prepare, prune, evaluate check)."""
+    from think_prune_train.errors import AnswerError
     from think_prune_train.params import VerifierParams
-    from think_prune_train.verifiers import AnswerError, check_answers
+    from think_prune_train.verify.gold import check_answers
 
     answers = pd.Series(["3", "two", "\\frac{1}{2}"])
     with pytest.raises(AnswerError, match=r"data/x.parquet: rows 1, 2: the answer is not a number"):

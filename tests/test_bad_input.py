@@ -2,12 +2,13 @@
 
 Part 1 lives beside the code it checks: artifact schemas (test_artifacts), GSM8K rows
 (test_tasks), params sections (test_params_and_schedule), answer extraction (test_grading).
-The README counts every case.
+docs/faults-and-bad-input.md counts every case.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import resource
 import shutil
@@ -22,12 +23,21 @@ import yaml
 from support import ENV, REPO, STAGES
 
 from think_prune_train.artifacts import Problems, Traces, read_frame, write_frame
-from think_prune_train.grading import extract_answer, format_answer, is_correct
+from think_prune_train.errors import TaskError
 from think_prune_train.params import (
-    NEEDS_EVALUATION_OR_ARGUMENTS, ParamsError, PrepareParams, PruneParams, load_params, load_section, train_schedulers,
+    NEEDS_EVALUATION_OR_ARGUMENTS,
+    TRAIN_SCHEDULERS,
+    ParamsError,
+    PrepareParams,
+    PruneParams,
+    VerifierParams,
+    load_params,
+    load_section,
 )
-from think_prune_train.pruning import prune
-from think_prune_train.tasks import TaskError, is_local_source, load_splits
+from think_prune_train.selection.prune import grade_traces, prune
+from think_prune_train.tasks import load_splits
+from think_prune_train.tasks.files import is_local_source
+from think_prune_train.verify.numeric import extract_answer, format_answer, is_correct
 
 GOOD = {"question": "What is 1 + 1?", "answer": "1 + 1 = <<1+1=2>>2\n#### 2"}
 
@@ -305,7 +315,7 @@ def test_every_accepted_scheduler_builds_with_the_arguments_training_passes(tmp_
     from transformers.optimization import get_scheduler
 
     from think_prune_train.params import TrainParams
-    from think_prune_train.training import trainer_config
+    from think_prune_train.training.sft import trainer_config
 
     starts = []
     for kind in SchedulerType:
@@ -320,7 +330,7 @@ def test_every_accepted_scheduler_builds_with_the_arguments_training_passes(tmp_
             starts.append(kind.value)
         except (ValueError, TypeError):
             assert kind.value in NEEDS_EVALUATION_OR_ARGUMENTS, kind.value
-    assert tuple(starts) == train_schedulers()
+    assert tuple(starts) == TRAIN_SCHEDULERS
 
 
 # --- model outputs ---------------------------------------------------------------------------
@@ -345,7 +355,8 @@ def test_model_outputs_are_graded_and_pruned_without_errors():
         }
     )
     traces = read_frame_roundtrip(traces)
-    kept, stats = prune(traces, PruneParams(max_per_question=0), seed=0)
+    kept, stats = prune(traces, PruneParams(max_per_question=0), seed=0,
+                        correct=grade_traces(traces, "strict", VerifierParams()))
     assert sorted(kept["question_id"]) == ["q4"]  # only "#### [answer]\n#### 4" is correct
     assert stats["traces"] == len(OUTPUTS) and stats["correct"] == 1
     assert format_answer(extract_answer(OUTPUTS["enormous number"])) == "9" * 5000
@@ -367,18 +378,30 @@ def stage(args: list[str], cwd: Path, limit_memory: int | None = None) -> subpro
         if limit_memory:
             resource.setrlimit(resource.RLIMIT_AS, (limit_memory, limit_memory))
 
-    env = {**ENV, "PYTHONPATH": str(REPO)}
+    env = {**ENV, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), ENV.get("PYTHONPATH")]))}
     return subprocess.run(
         [sys.executable, "-m", *args], cwd=cwd, env=env, capture_output=True, text=True, preexec_fn=limit, check=False
     )
+
+
+# Every path a stage reads or writes comes from its command line, as dvc.yaml writes it.
+PRUNE_PATHS = ["--traces", "data/generated/r1.parquet", "--out", "data/pruned/r1.parquet", "--stats",
+               "data/pruned/r1-stats.json", "--pairs", "data/pairs/r1.parquet"]
+TRAIN_PATHS = ["--previous", "models/r1", "--base", "models/r0", "--pruned", "data/pruned/r2.parquet", "--pairs",
+               "data/pairs/r2.parquet", "--out", "models/r2", "--log", "data/train_logs/r2.json"]
 
 
 @pytest.mark.parametrize(
     "args, message",
     [
         (["stages.generate", "--round", "../../etc/r1", "--model", "models/r0"], "a round is named r<N>"),
-        (["stages.prune", "--round", "r1/../../x"], "a round is named r<N>"),
-        (["stages.train", "--round", "r2", "--previous", "/tmp/r1"], "a round is named r<N>"),
+        (["stages.prune", "--round", "r1/../../x", *PRUNE_PATHS], "a round is named r<N>"),
+        (["stages.train", "--round", "../r2", *TRAIN_PATHS], "a round is named r<N>"),
+        (["stages.train", "--round", "r2", *TRAIN_PATHS[:-4], "--out", "/tmp/r2", "--log", "data/train_logs/r2.json"],
+         "outside this repository"),
+        (["stages.prune", "--round", "r1", *PRUNE_PATHS[:-2], "--pairs", "../pairs.parquet"], "outside this repository"),
+        (["stages.evaluate", "--round", "r0", "--model", "models/r0", "--problems", "data/problems/test.parquet",
+          "--rows", "evaluations/r0/rows.parquet", "--metrics", "/tmp/metrics.json"], "outside this repository"),
         (["stages.generate", "--round", "r1", "--model", "models/r0", "--out", "/tmp/elsewhere.parquet"], "outside this repository"),
         (["stages.generate", "--round", "r1", "--model", "models/r0", "--out", "data/../../x.parquet"], "outside this repository"),
         (["stages.prepare", "--out", "../problems"], "outside this repository"),
@@ -398,7 +421,7 @@ def test_prune_that_keeps_nothing_says_what_to_change(tmp_path):
         {"round": "r1", "question_id": ["q1", "q2"], "sample": 0, "seed": 1, "prompt": "p", "completion": ["#### 3", "?"], "answer": "4"}
     )
     write_frame(traces, tmp_path / "data/generated/r1.parquet", Traces)
-    result = stage(["stages.prune", "--round", "r1"], tmp_path)
+    result = stage(["stages.prune", "--round", "r1", *PRUNE_PATHS], tmp_path)
     assert result.returncode != 0
     for hint in ("none of 2 traces was correct", "generate.samples_per_question", "generate.temperature", "prune.grading"):
         assert hint in result.stderr

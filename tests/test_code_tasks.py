@@ -11,16 +11,36 @@ import importlib.util
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
-from think_prune_train import sandbox
-from think_prune_train.code_tasks import (
-    LEVELS, code_answer, code_dataset_splits, function_from_examples_items, function_from_examples_splits,
-    parse_code_answer, solution_level,
+from think_prune_train.errors import TaskError
+from think_prune_train.tasks.code import (
+    LEVELS,
+    code_dataset_splits,
+    function_from_examples_item,
+    function_from_examples_splits,
+    solution_level,
 )
-from think_prune_train.sandbox import Limits, program_for, run_many
-from think_prune_train.tasks import TaskError
+from think_prune_train.verify import sandbox
+from think_prune_train.verify.code import code_answer, parse_code_answer
+from think_prune_train.verify.sandbox import Limits, program_for, run_many
+
+
+def function_from_examples_items(count: int, seed: int, levels=tuple(LEVELS)) -> list[dict]:
+    """The first `count` distinct questions the task draws from `seed`: the draws its splits are cut from."""
+    items, seen = [], set()
+    for index in range(20 * count + 1000):
+        level = levels[int(np.random.default_rng([seed, index]).integers(len(levels)))]
+        item = function_from_examples_item(level, seed, index)
+        if item["question"] not in seen:
+            seen.add(item["question"])
+            items.append(item)
+        if len(items) == count:
+            return items
+    raise AssertionError(f"fewer than {count} distinct questions")
+
 
 FIXTURES = Path(__file__).parent / "fixtures" / "code"
 MBPP_SAMPLE = FIXTURES / "mbpp_sample.jsonl"
@@ -149,7 +169,7 @@ def test_function_from_examples_splits_are_disjoint_and_share_one_mix():
 
 def test_function_from_examples_refuses_what_it_cannot_give():
     with pytest.raises(TaskError, match="levels must be"):
-        function_from_examples_items(10, seed=0, levels=[7])
+        function_from_examples_splits(train_questions=10, test_questions=1, warmup_questions=0, seed=0, levels=[7])
     # Level 1 (x+b on 0..19) has 9 * C(20, 3) = 10,260 distinct questions.
     with pytest.raises(TaskError, match="distinct questions"):
         function_from_examples_splits(train_questions=11000, test_questions=0, warmup_questions=0, seed=0, levels=[1])

@@ -63,7 +63,9 @@ def test_each_candidate_teacher_gets_its_own_trial_stage(tmp_path):
     # A third candidate runs alone: the others' trials are not redone. It is killed once after its
     # first chunk of traces; the rerun resumes from the teacher and the chunk it had saved.
     run(STAGES + ["params", *candidates, "+teacher_selection.candidates.third.source=tiny"], project)
-    killed = attempt(STAGES + ["select_teacher", "--candidate", "third"], project, TPT_FAILPOINT="trial-generate.chunk:1")
+    killed = attempt(STAGES + ["select_teacher", "--candidate", "third", "--problems", "data/problems", "--student",
+                               "models/r0", "--out", "reports/teachers/third.json"], project,
+                     TPT_FAILPOINT="trial-generate.chunk:1")
     assert killed.returncode != 0 and not (project / "reports/teachers/third.json").exists()
     output = run(DVC + ["repro", "select_teacher@short", "select_teacher@long", "select_teacher@third"], project)
     assert executed(output) == {"select_teacher@third"}

@@ -2,10 +2,11 @@ import pandas as pd
 import pytest
 import torch
 
-from think_prune_train.backends import Request, Sampling, load_backend
-from think_prune_train.backends.hf import TransformersBackend
+from think_prune_train.checkpoints import load_model, save_model
+from think_prune_train.generation.backends import Request, Sampling, load_backend
+from think_prune_train.generation.backends.hf import TransformersBackend
 from think_prune_train.params import LoraParams, TrainParams
-from think_prune_train.training import load_model, save_model, sft
+from think_prune_train.training.sft import sft
 
 
 @pytest.fixture(scope="module")

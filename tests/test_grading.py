@@ -3,7 +3,7 @@ from decimal import Decimal
 
 import pytest
 
-from think_prune_train.grading import extract_answer, format_answer, is_correct, parse_number
+from think_prune_train.verify.numeric import extract_answer, format_answer, is_correct, parse_number
 
 
 @pytest.mark.parametrize(

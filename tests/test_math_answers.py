@@ -8,8 +8,8 @@ import pytest
 
 pytest.importorskip("math_verify", reason="math-verify is not installed: pip install 'math-verify[antlr4_9_3]==0.9.0'")
 
-from think_prune_train import math_answers  # noqa: E402
-from think_prune_train.math_answers import (  # noqa: E402
+from think_prune_train.verify import math as math_answers  # noqa: E402
+from think_prune_train.verify.math import (
     VerifierPool,
     VerifierUnavailable,
     extract_boxed,
@@ -155,7 +155,7 @@ def test_unreadable_gold_counts_as_an_error_not_a_match():
 
 
 def test_worker_that_cannot_start_says_what_to_install(monkeypatch):
-    monkeypatch.setattr(math_answers, "WORKER_COMMAND", "import sys; sys.exit(3)")
+    monkeypatch.setattr(math_answers, "VERIFIER_MODULE", "no_such_verifier_module")
     pool = VerifierPool(max_workers=1)
     with pytest.raises(VerifierUnavailable, match="pip install 'math-verify"):
         pool.is_equivalent(r"\boxed{1}", "1")

@@ -9,9 +9,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from think_prune_train.math_answers import extract_boxed
-from think_prune_train.math_tasks import math_record, math_splits
-from think_prune_train.tasks import TaskError
+from think_prune_train.errors import TaskError
+from think_prune_train.tasks.math import math_record, math_splits
+from think_prune_train.verify.math import extract_boxed
 
 FIXTURES = Path(__file__).parent / "fixtures" / "math"
 

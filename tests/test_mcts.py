@@ -3,16 +3,27 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
+
 import pandas as pd
 import pytest
-
 from support import DVC, STAGES, Counting, Interrupted, attempt, executed, locked_outputs, new_project, run
+
 from think_prune_train.artifacts import Pairs, Traces, TreeNodes, read_frame, validate
-from think_prune_train.backends import load_backend
-from think_prune_train.mcts import Tree, node_paths, search, sibling_pairs, split_step
-from think_prune_train.params import GenerateParams, MCTSParams, ParamsError, PromptParams, PruneParams, VerifierParams, build
-from think_prune_train.pruning import preference_pairs
-from think_prune_train.resume import clear
+from think_prune_train.generation.backends import load_backend
+from think_prune_train.generation.mcts import Tree, search, split_step
+from think_prune_train.generation.resume import clear
+from think_prune_train.params import (
+    GenerateParams,
+    MCTSParams,
+    ParamsError,
+    PromptParams,
+    PruneParams,
+    VerifierParams,
+    build,
+)
+from think_prune_train.selection.pairs import node_paths, sibling_pairs
+from think_prune_train.selection.prune import preference_pairs
 
 
 def test_a_step_ends_at_the_separator_and_text_without_one_is_the_last_step():
@@ -106,6 +117,10 @@ SETTINGS = GenerateParams(max_new_tokens=12, temperature=1.0, batch_size=8, chec
                           mcts=MCTSParams(simulations=3, width=2, rollouts=2, grading="flexible"))
 
 
+# Relative: the tests that grow trees work in a temporary directory (monkeypatch.chdir).
+RESUME = Path("data/.resume")
+
+
 @pytest.fixture(scope="module")
 def backend(tiny_model_dir):
     return load_backend("transformers", str(tiny_model_dir), batch_size=8)
@@ -113,13 +128,13 @@ def backend(tiny_model_dir):
 
 def grow(backend, tiny_model_dir, settings=SETTINGS, label="generate@r1"):
     return search(backend, POOL, POOL.index.tolist(), "r1", PromptParams(template="{question}\n"), settings,
-                  VerifierParams(), 0, label=label, model_path=str(tiny_model_dir))
+                  VerifierParams(), 0, label=label, model_path=str(tiny_model_dir), resume_root=RESUME)
 
 
 def test_search_gives_the_same_bytes_and_consistent_trees(backend, tiny_model_dir, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # checkpoints go to data/.resume under the working directory
     traces, nodes = grow(Counting(backend), tiny_model_dir)
-    clear("generate@r1")
+    clear("generate@r1", RESUME)
     again, nodes_again = grow(Counting(backend), tiny_model_dir)
     assert traces.equals(again) and nodes.equals(nodes_again)
     validate(traces, Traces, "traces")
@@ -189,7 +204,7 @@ def test_generate_method_mcts_runs_the_pipeline_deterministically_and_resumes(tm
 
 
 def test_sampling_writes_an_empty_tree_with_the_schema_columns():
-    from think_prune_train.mcts import empty_tree
+    from think_prune_train.generation.mcts import empty_tree
 
     tree = validate(empty_tree(), TreeNodes, "tree")
     assert tree.empty and list(tree.columns) == list(TreeNodes.to_schema().columns)

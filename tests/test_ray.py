@@ -17,9 +17,9 @@ import time
 import pytest
 from support import DVC, executed, locked_outputs, new_project, run
 
-from think_prune_train.backends import Request, Sampling, load_backend
+from think_prune_train.generation.backends import Request, Sampling, load_backend
+from think_prune_train.generation.resume import generate_resumable
 from think_prune_train.params import ParamsError, load_section
-from think_prune_train.resume import generate_resumable
 
 SAMPLED = Sampling(temperature=1.0, top_p=1.0, max_new_tokens=16)
 GREEDY = Sampling(temperature=0.0, top_p=1.0, max_new_tokens=16)
@@ -60,7 +60,7 @@ class StopsAfter:
 
 
 def ray_backend(model_dir, **settings):
-    from think_prune_train.backends.ray_pool import RayBackend
+    from think_prune_train.generation.backends.ray_pool import RayBackend
 
     options = {"batch_size": settings.pop("batch_size", 16), "trust_remote_code": False}
     return RayBackend("transformers", str(model_dir), options, workers=2, **settings)
@@ -156,7 +156,7 @@ def test_a_worker_that_dies_past_its_restarts_stops_generation_with_a_clear_erro
 
 
 def test_without_ray_the_error_names_the_key_and_the_install_command(monkeypatch):
-    from think_prune_train.backends.ray_pool import import_ray
+    from think_prune_train.generation.backends.ray_pool import import_ray
 
     monkeypatch.setitem(sys.modules, "ray", None)  # what `import ray` meets where it is not installed
     with pytest.raises(ImportError, match=r"ray\.workers > 0 needs Ray.*pip install -e '\.\[ray\]'"):
@@ -178,7 +178,8 @@ def test_bad_ray_params_name_the_key(values, key):
 
 
 def test_data_parallel_vllm_is_one_worker_per_gpu_and_tensor_parallel_needs_its_gpus():
-    from stages.common import open_backend
+    from think_prune_train.generation.backends import open_backend
+    from think_prune_train.params import backend_sections
 
     ray = load_section("ray", {"ray": {"workers": 8, "gpus_per_worker": 1, "address": "ray://head:10001"}})
     assert (ray.workers, ray.gpus_per_worker, ray.address) == (8, 1.0, "ray://head:10001")
@@ -186,7 +187,7 @@ def test_data_parallel_vllm_is_one_worker_per_gpu_and_tensor_parallel_needs_its_
     generate = load_section("generate", {"generate": {"backend": "vllm"}})
     # Checked before Ray or vLLM is touched: a worker with 1 GPU cannot hold a 2-GPU engine.
     with pytest.raises(ParamsError, match="ray.gpus_per_worker: 1 GPUs per worker cannot hold"):
-        open_backend(generate, "models/r0", params, seed=0)
+        open_backend(generate, "models/r0", 0, **backend_sections(params))
 
 
 @pytest.mark.slow  # two micro pipelines through `dvc repro` (the reference one is shared)

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-
 from support import Counting, Interrupted
-from think_prune_train.backends import Request, Sampling, load_backend
-from think_prune_train.resume import clear, generate_resumable
+
+from think_prune_train.generation.backends import Request, Sampling, load_backend
+from think_prune_train.generation.resume import clear, generate_resumable
 
 SAMPLING = Sampling(temperature=1.0, top_p=1.0, max_new_tokens=8)
 REQUESTS = [Request(f"{i}+{i % 7}=", seed=1000 + i) for i in range(40)]

@@ -18,8 +18,8 @@ import time
 
 import pytest
 
-from think_prune_train import sandbox
-from think_prune_train.sandbox import Limits, program_for, run_many, run_program
+from think_prune_train.verify import sandbox
+from think_prune_train.verify.sandbox import Limits, program_for, run_many, run_program
 
 FAST = Limits(timeout_seconds=3, cpu_seconds=2, memory_bytes=512 << 20, max_processes=16)
 

@@ -5,18 +5,15 @@ import random
 import pandas as pd
 import pytest
 
-from think_prune_train.selection import (
-    PAIR_COLUMNS,
-    SELECTION_METHODS,
-    _pair_order,
-    build_pairs,
+from think_prune_train.params import SELECTION_METHODS
+from think_prune_train.selection.pairs import PAIR_COLUMNS, _pair_order, build_pairs, shared_prefix
+from think_prune_train.selection.strategies import (
     cap_long_share,
     compress_questions,
     edit_distance,
     filter_traces,
     normalized_edit_distance,
     select_per_question,
-    shared_prefix,
     solve_rates,
 )
 

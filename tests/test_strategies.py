@@ -13,9 +13,9 @@ from support import assert_reran, attempt, run
 from transformers import AutoTokenizer
 
 from think_prune_train.artifacts import Pairs, Pruned, read_frame
-from think_prune_train.params import ParamsError, PruneParams, TrainParams
-from think_prune_train.pruning import preference_pairs, prune, token_lengths
-from think_prune_train.tiny_model import build_char_tokenizer
+from think_prune_train.params import ParamsError, PruneParams, TrainParams, VerifierParams
+from think_prune_train.selection.prune import grade_traces, preference_pairs, prune, token_lengths
+from think_prune_train.training.tiny_model import build_char_tokenizer
 
 DVC = [sys.executable, "-m", "dvc"]
 
@@ -44,8 +44,15 @@ def traces() -> pd.DataFrame:
     )
 
 
+def strict_verdicts() -> pd.Series:
+    """The numeric verifier's strict verdicts on `traces()`, as the prune stage computes them."""
+    return grade_traces(traces(), "strict", VerifierParams())
+
+
 def kept_samples(params: PruneParams) -> tuple[list[list], dict]:
-    kept, stats = prune(traces(), params, seed=0, tokenizer=build_char_tokenizer())
+    frame = traces()
+    correct = grade_traces(frame, params.grading, VerifierParams())
+    kept, stats = prune(frame, params, seed=0, correct=correct, tokenizer=build_char_tokenizer())
     return kept[["question_id", "sample"]].values.tolist(), stats
 
 
@@ -77,7 +84,8 @@ def test_length_and_format_filters_count_what_they_drop():
     assert stats["dropped_too_long"] == 2 and stats["dropped_bad_format"] == 0
     frame = traces()
     frame.loc[0, "completion"] = "2+3=5, so 5"  # right number, no '####' line
-    kept, stats = prune(frame, PruneParams(grading="flexible", require_format=True), seed=0)
+    params = PruneParams(grading="flexible", require_format=True)
+    kept, stats = prune(frame, params, seed=0, correct=grade_traces(frame, "flexible", VerifierParams()))
     assert stats["dropped_bad_format"] == 1 and ["q1", 0] not in kept[["question_id", "sample"]].values.tolist()
 
 
@@ -98,15 +106,15 @@ def test_question_compression_drops_questions_already_solved():
 
 
 def test_preference_pairs_contrast_only_what_follows_the_shared_opening():
-    pairs = Pairs.validate(preference_pairs(traces(), PruneParams(pairs_per_question=2)))
+    pairs = Pairs.validate(preference_pairs(traces(), PruneParams(pairs_per_question=2), strict_verdicts()))
     assert set(pairs["question_id"]) == {"q3"}  # the only question with right and wrong traces
     assert len(pairs) == 2
     first = pairs.iloc[0]
     assert first["prompt"] == "q3?\n7+1 = 8 and 8-2 = " and first["chosen"] == "6\n#### 6"
     assert first["shared_prefix_chars"] == len("7+1 = 8 and 8-2 = ")
-    whole = preference_pairs(traces(), PruneParams(pairs_per_question=2, pair_shared_prefix=False))
+    whole = preference_pairs(traces(), PruneParams(pairs_per_question=2, pair_shared_prefix=False), strict_verdicts())
     assert (whole["shared_prefix_chars"] == 0).all() and whole.iloc[0]["chosen"] == "7+1 = 8 and 8-2 = 6\n#### 6"
-    assert preference_pairs(traces(), PruneParams(pairs_per_question=0)).empty
+    assert preference_pairs(traces(), PruneParams(pairs_per_question=0), strict_verdicts()).empty
 
 
 def test_strategy_params_are_checked():

@@ -3,11 +3,13 @@ from pathlib import Path
 
 import pytest
 
-from think_prune_train.grading import is_correct
+from think_prune_train.errors import TaskError
 from think_prune_train.params import PrepareParams
-from think_prune_train.tasks import (
-    TaskError, allocate, chain_solution, difficulty_of, load_splits, solution_steps, split_with_mix, water_fill,
-)
+from think_prune_train.tasks import load_splits, split_with_mix
+from think_prune_train.tasks.reasoning_gym import chain_solution, difficulty_of
+from think_prune_train.tasks.records import solution_steps
+from think_prune_train.tasks.splits import allocate, water_fill
+from think_prune_train.verify.numeric import is_correct
 
 
 def test_chain_solution_is_step_by_step_and_correct():

@@ -5,13 +5,15 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from think_prune_train.code_tasks import code_answer, function_from_examples_items
-from think_prune_train.generation import grade_rows
-from think_prune_train.grading import is_correct
+from think_prune_train.generation.sampling import grade_rows
 from think_prune_train.params import ParamsError, PrepareParams, VerifierParams, load_section
-from think_prune_train.pruning import grade_traces
+from think_prune_train.selection.prune import grade_traces
 from think_prune_train.tasks import load_splits, split_with_mix
-from think_prune_train.verifiers import grade, parse_entry_answer
+from think_prune_train.tasks.code import function_from_examples_item
+from think_prune_train.verify.code import code_answer
+from think_prune_train.verify.grading import grade
+from think_prune_train.verify.numeric import is_correct
+from think_prune_train.verify.reasoning_gym import parse_entry_answer
 
 NUMERIC, MATH, CODE, RG = (VerifierParams(kind=kind) for kind in ("numeric", "math", "code", "reasoning_gym"))
 
@@ -51,7 +53,7 @@ def test_code_runs_in_the_sandbox_strict_and_fenced():
 
 
 def test_prune_and_evaluate_share_the_verdict():
-    item = function_from_examples_items(1, seed=3)[0]
+    item = function_from_examples_item(level=2, seed=3, index=0)
     rows = pd.DataFrame({"completion": [item["solution"], "def f(x):\n return 0"], "answer": [item["answer"]] * 2})
     assert grade_traces(rows, "strict", CODE).tolist() == [True, False]
     assert grade_rows(rows, CODE)["correct"].tolist() == [True, False]
@@ -82,7 +84,7 @@ def test_every_tasks_reference_solutions_pass_its_own_verifier(task, source, ver
 def test_the_code_task_runs_the_loop_and_prunes_by_execution(tmp_path):
     import json
 
-    from support import DVC, new_project, run
+    from support import DVC, STAGES, new_project, run
 
     # The micro model is rarely right: keep every trace (the no-pruning control), so the loop runs
     # through every stage whatever it writes; the verdicts still come from the sandbox.
@@ -93,6 +95,19 @@ def test_the_code_task_runs_the_loop_and_prunes_by_execution(tmp_path):
     # What prune counted as correct is what the sandbox passes (micro profile: flexible grading).
     verdicts = grade(traces["completion"], traces["answer"], CODE)["correct_flexible"]
     assert stats["correct"] == int(verdicts.sum())
+    # The micro model may pass nothing (0 == 0 above): plant the reference solution of the first
+    # question as its first trace and prune again, by the stage's own command: it must count as correct.
+    solutions = pd.read_parquet(project / "data/problems/train.parquet").set_index("question_id")["solution"]
+    planted = traces.copy()
+    planted.loc[0, "completion"] = solutions[planted.loc[0, "question_id"]]
+    (project / "data/planted").mkdir()
+    planted.to_parquet(project / "data/planted/r1.parquet", index=False)
+    run(STAGES + ["prune", "--round", "r1", "--tokenizer", "models/r0", "--traces", "data/planted/r1.parquet",
+                  "--out", "data/planted/pruned.parquet", "--stats", "data/planted/stats.json",
+                  "--pairs", "data/planted/pairs.parquet"], project)
+    replanted = json.loads((project / "data/planted/stats.json").read_text())
+    verdicts = grade(planted["completion"], planted["answer"], CODE)["correct_flexible"]
+    assert verdicts.iloc[0] and replanted["correct"] == int(verdicts.sum()) >= 1
     rows = pd.read_parquet(project / "evaluations/r1/rows.parquet")
     assert set(rows["predicted"]) <= {"passed", "failed", "timeout", "memory", "output_limit", "error"}
     assert (rows["correct"] == (rows["predicted"] == "passed")).all()
@@ -112,10 +127,15 @@ def test_the_maths_task_runs_the_loop_on_fixtures(tmp_path):
     ))
     run(DVC + ["repro"], project)
     metrics = json.loads((project / "evaluations/r1/metrics.json").read_text())
-    assert metrics["questions"] == 4 and 0.0 <= metrics["pass@1"] <= 1.0
     rows = pd.read_parquet(project / "evaluations/r1/rows.parquet")
     assert rows["answer"].str.len().gt(0).all() and not rows["answer"].str.fullmatch(r"-?\d+").all()  # LaTeX gold
     assert rows["correct"].tolist() == grade(rows["completion"], rows["answer"], MATH)["correct"].tolist()
+    # Pass@1 is the mean strict verdict of the sampled rows (each question has the same number of samples).
+    sampled = rows[rows["sample"] >= 0]
+    assert metrics["questions"] == 4 and metrics["pass@1"] == pytest.approx(sampled["correct"].mean(), abs=1e-6)
+    # The micro model may be right nowhere; the verdicts could have been True: each gold answer, boxed, is.
+    boxed = [f"So the answer is $\\boxed{{{answer}}}$." for answer in rows["answer"]]
+    assert grade(boxed, rows["answer"], MATH)["correct"].all()
 
 
 def test_a_reasoning_gym_task_is_scored_by_its_own_scorer():

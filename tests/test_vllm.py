@@ -17,7 +17,7 @@ import yaml
 from support import ENV, REPO, STAGES
 
 from think_prune_train.artifacts import Traces, read_frame
-from think_prune_train.grading import extract_answer
+from think_prune_train.verify.numeric import extract_answer
 
 VLLM_PYTHON = os.environ.get("TPT_VLLM_PYTHON")
 pytestmark = [

@@ -19,10 +19,15 @@ import pandera.pandas as pa
 from pandera.typing import Series
 
 from think_prune_train import failpoints
+from think_prune_train.errors import Error, MissingInput
 
 
-class DataContractError(ValueError):
+class DataContractError(Error, ValueError):
     """A data file or frame that breaks its schema; the message is meant for the user."""
+
+
+class MissingArtifact(DataContractError, MissingInput):
+    """An artifact that is not there yet: the stage that writes it has not run."""
 
 
 class Problems(pa.DataFrameModel):
@@ -166,7 +171,7 @@ def validate(frame: pd.DataFrame, schema: type[pa.DataFrameModel], source: str) 
     except pa.errors.SchemaErrors as error:
         raise DataContractError(
             f"{source} does not match the {schema.__name__} schema:\n{_describe_failures(error)}\n"
-            f"Fix or regenerate the file (e.g. `dvc repro` the stage that writes it); "
+            f"Fix the file or rerun the stage that writes it; "
             f"`python -m stages validate {schema.__name__.lower()} <file>` rechecks it."
         ) from None
 
@@ -175,7 +180,7 @@ def read_frame(path: str | Path, schema: type[pa.DataFrameModel]) -> pd.DataFram
     """Read a parquet artifact and validate it."""
     path = Path(path)
     if not path.exists():
-        raise DataContractError(f"{path} does not exist; run the stage that produces it first (`dvc repro`).")
+        raise MissingArtifact(f"{path} does not exist; run the stage that produces it first.")
     try:
         frame = pd.read_parquet(path)
     except Exception as error:  # pyarrow raises several types for unreadable files

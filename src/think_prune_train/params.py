@@ -25,8 +25,35 @@ import yaml
 from omegaconf import OmegaConf
 from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
 
+from think_prune_train import schedule
+from think_prune_train.errors import Error
 
-class ParamsError(ValueError):
+# The values a key may take live here, next to the key, not in the code that implements them (which
+# imports this module): the implementations check against these lists.
+VERIFIERS = ("numeric", "math", "code", "reasoning_gym")
+ISOLATIONS = ("namespace", "none")
+BACKENDS = ("transformers", "vllm")
+GRADINGS = ("strict", "flexible")
+GENERATION_METHODS = ("sample", "mcts")
+SELECTION_METHODS = ("first", "shortest", "longest", "spread", "diverse")
+TRAIN_METHODS = ("full", "lora")
+INIT_FROM = ("previous", "base")
+OBJECTIVES = ("sft", "dpo", "dpo_sft")
+PRECISIONS = ("auto", "fp32", "bf16")
+VLLM_DTYPES = ("auto", "bfloat16", "float16", "float32")
+# transformers' learning-rate schedulers (SchedulerType) that training can start with;
+# tests/test_bad_input.py checks this list against transformers. The others fail when training
+# starts here: the plateau and greedy ones step on evaluation results (training has no evaluation
+# set), the rest need arguments (min_lr, num_decay_steps) that no `train` key passes.
+TRAIN_SCHEDULERS = (
+    "linear", "cosine", "cosine_with_restarts", "polynomial", "constant", "constant_with_warmup", "inverse_sqrt",
+)
+NEEDS_EVALUATION_OR_ARGUMENTS = (
+    "reduce_lr_on_plateau", "greedy", "cosine_with_min_lr", "cosine_warmup_with_min_lr", "warmup_stable_decay",
+)
+
+
+class ParamsError(Error, ValueError):
     """A missing, unknown or invalid parameter; the message names the key (or the file)."""
 
     def __init__(self, message: str, key: str | None = None, reason: str | None = None):
@@ -213,10 +240,6 @@ class TeacherSelectionParams:
             )
 
 
-VERIFIERS = ("numeric", "math", "code", "reasoning_gym")
-ISOLATIONS = ("namespace", "none")
-
-
 @dataclass
 class VerifierParams:
     """How a completion is judged against its question's answer: one function serves prune and evaluate."""
@@ -275,8 +298,6 @@ class SamplingParams:
     )
 
     def __post_init__(self) -> None:
-        from think_prune_train.backends import BACKENDS
-
         _check(0.0 <= self.temperature <= 5.0, "temperature", "must be in [0, 5] (0 = greedy)")
         _check(0.0 < self.top_p <= 1.0, "top_p", "must be in (0, 1]")
         _check(self.max_new_tokens > 0, "max_new_tokens", "must be positive")
@@ -287,7 +308,7 @@ class SamplingParams:
 
 @dataclass
 class MCTSParams:
-    """Reasoning built as a tree, step by step (generate.method: mcts); see think_prune_train.mcts."""
+    """Reasoning built as a tree, step by step (generate.method: mcts); see think_prune_train.generation.mcts."""
 
     separator: str = field(default="\n", metadata=_help("Text that ends a reasoning step (a line by default)."))
     simulations: int = field(
@@ -306,6 +327,15 @@ class MCTSParams:
         metadata=_help("Generated tokens per question after which its search stops (checked between simulations; 0 = none)."),
     )
     grading: str = field(default="strict", metadata=_help("How rollouts are graded: 'strict' or 'flexible'."))
+
+    def __post_init__(self) -> None:
+        _check(len(self.separator) > 0, "separator", "must not be empty")
+        for key in ("simulations", "width", "rollouts", "max_depth"):
+            _check(getattr(self, key) >= 1, key, "must be at least 1")
+        _check(0.0 < self.rollout_temperature <= 5.0, "rollout_temperature", "must be in (0, 5]")
+        _check(self.exploration >= 0.0, "exploration", "must be zero or positive")
+        _check(self.token_budget >= 0, "token_budget", "must be zero or positive (0 = no budget)")
+        _check(self.grading in GRADINGS, "grading", "must be 'strict' or 'flexible'")
 
 
 @dataclass
@@ -328,15 +358,7 @@ class GenerateParams(SamplingParams):
         super().__post_init__()
         _check(self.samples_per_question > 0, "samples_per_question", "must be positive")
         _check(self.questions_per_round >= 0, "questions_per_round", "must be zero or positive")
-        _check(self.method in ("sample", "mcts"), "method", "must be 'sample' or 'mcts'")
-        tree = self.mcts
-        _check(len(tree.separator) > 0, "mcts.separator", "must not be empty")
-        for key in ("simulations", "width", "rollouts", "max_depth"):
-            _check(getattr(tree, key) >= 1, f"mcts.{key}", "must be at least 1")
-        _check(0.0 < tree.rollout_temperature <= 5.0, "mcts.rollout_temperature", "must be in (0, 5]")
-        _check(tree.exploration >= 0.0, "mcts.exploration", "must be zero or positive")
-        _check(tree.token_budget >= 0, "mcts.token_budget", "must be zero or positive (0 = no budget)")
-        _check(tree.grading in ("strict", "flexible"), "mcts.grading", "must be 'strict' or 'flexible'")
+        _check(self.method in GENERATION_METHODS, "method", "must be 'sample' or 'mcts'")
 
 
 @dataclass
@@ -376,9 +398,7 @@ class PruneParams:
     )
 
     def __post_init__(self) -> None:
-        from think_prune_train.selection import SELECTION_METHODS
-
-        _check(self.grading in ("strict", "flexible"), "grading", "must be 'strict' or 'flexible'")
+        _check(self.grading in GRADINGS, "grading", "must be 'strict' or 'flexible'")
         _check(self.max_per_question >= 0, "max_per_question", "must be zero or positive")
         _check(self.max_examples >= 0, "max_examples", "must be zero or positive")
         _check(self.select in SELECTION_METHODS, "select", f"must be one of {', '.join(SELECTION_METHODS)}")
@@ -398,23 +418,11 @@ class LoraParams:
     alpha: int = field(default=32, metadata=_help("Adapter scaling (alpha / r)."))
     dropout: float = field(default=0.05, metadata=_help("Dropout on the adapters' input."))
 
-
-OBJECTIVES = ("sft", "dpo", "dpo_sft")
-PRECISIONS = ("auto", "fp32", "bf16")
-
-# transformers' learning-rate schedulers (SchedulerType) that fail when training starts here: the
-# plateau and greedy ones step on evaluation results (training has no evaluation set), the others
-# need arguments (min_lr, num_decay_steps) that no `train` key passes.
-NEEDS_EVALUATION_OR_ARGUMENTS = (
-    "reduce_lr_on_plateau", "greedy", "cosine_with_min_lr", "cosine_warmup_with_min_lr", "warmup_stable_decay",
-)
-
-
-def train_schedulers() -> tuple[str, ...]:
-    """The values `train.scheduler` accepts: transformers' SchedulerType names that run without extra settings."""
-    from transformers import SchedulerType
-
-    return tuple(kind.value for kind in SchedulerType if kind.value not in NEEDS_EVALUATION_OR_ARGUMENTS)
+    def __post_init__(self) -> None:
+        # r = 0 (no adapters) is allowed here, for a full fine-tune; TrainParams refuses it with lora.
+        _check(self.r >= 0, "r", "must be zero or positive")
+        _check(self.alpha > 0, "alpha", "must be positive")
+        _check(0 <= self.dropout < 1, "dropout", "must be in [0, 1)")
 
 
 @dataclass
@@ -479,12 +487,12 @@ class TrainParams:
         _check(self.gradient_accumulation > 0, "gradient_accumulation", "must be positive (1 = no accumulation)")
         _check(self.max_length > 0, "max_length", "must be positive")
         _check(
-            self.scheduler in train_schedulers(), "scheduler",
-            f"must be one of {', '.join(train_schedulers())}; transformers' "
+            self.scheduler in TRAIN_SCHEDULERS, "scheduler",
+            f"must be one of {', '.join(TRAIN_SCHEDULERS)}; transformers' "
             f"{', '.join(NEEDS_EVALUATION_OR_ARGUMENTS)} need an evaluation set or scheduler arguments that "
             f"train has no key for",
         )
-        _check(self.init_from in ("previous", "base"), "init_from", "must be 'previous' or 'base'")
+        _check(self.init_from in INIT_FROM, "init_from", "must be 'previous' or 'base'")
         _check(
             self.launcher == "python"
             or (self.launcher.startswith("accelerate launch") and re.fullmatch(r"[\w./= -]+", self.launcher)),
@@ -492,7 +500,7 @@ class TrainParams:
             "must be 'python' or 'accelerate launch' with plain options, no shell characters (e.g. 'accelerate "
             "launch --config_file conf/accelerate/cpu-2-processes.yaml')",
         )
-        _check(self.method in ("full", "lora"), "method", "must be 'full' or 'lora'")
+        _check(self.method in TRAIN_METHODS, "method", "must be 'full' or 'lora'")
         _check(self.learning_rate > 0, "learning_rate", "must be positive")
         _check(self.epochs > 0, "epochs", "must be positive")
         _check(0 <= self.warmup_ratio < 1, "warmup_ratio", "must be in [0, 1)")
@@ -507,11 +515,9 @@ class TrainParams:
         _check(self.dpo_learning_rate is None or self.dpo_learning_rate > 0, "dpo_learning_rate",
                "must be positive, or null to use train.learning_rate")
         _check(self.sft_weight > 0, "sft_weight", "must be positive")
-        if self.method == "lora":
-            # With method=full the lora keys are unused; with lora, r=0 would mean no adapters at all.
-            _check(self.lora.r >= 1, "lora.r", "must be at least 1 when train.method is lora (0 would train the full model)")
-            _check(self.lora.alpha > 0, "lora.alpha", "must be positive")
-            _check(0 <= self.lora.dropout < 1, "lora.dropout", "must be in [0, 1)")
+        # With method=full the lora keys are unused; with lora, r=0 would mean no adapters at all.
+        _check(self.method != "lora" or self.lora.r >= 1, "lora.r",
+               "must be at least 1 when train.method is lora (0 would train the full model)")
 
     def objective_for(self, round_: str) -> str:
         return self.objective_by_round.get(round_, self.objective)
@@ -548,7 +554,7 @@ class VLLMParams:
         _check(self.tensor_parallel_size >= 1, "tensor_parallel_size", "must be at least 1")
         _check(0 < self.gpu_memory_utilization <= 1, "gpu_memory_utilization", "must be in (0, 1]")
         _check(self.max_model_len >= 0, "max_model_len", "must be zero or positive")
-        _check(self.dtype in ("auto", "bfloat16", "float16", "float32"), "dtype", "must be auto, bfloat16, float16 or float32")
+        _check(self.dtype in VLLM_DTYPES, "dtype", "must be auto, bfloat16, float16 or float32")
 
 
 RAY_LOCAL = "local"
@@ -643,7 +649,6 @@ class Params:
 SECTIONS: dict[str, type] = {
     name: kind for name, kind in typing.get_type_hints(Params).items() if dataclasses.is_dataclass(kind)
 }
-DERIVED = ("schedule", "generators", "teachers", "evaluated", "history", "final")
 TOP_LEVEL = tuple(f.name for f in dataclasses.fields(Params))
 
 
@@ -703,8 +708,6 @@ def _construct(cls: type, values: dict[str, Any], key: str) -> Any:
 
 def check_top_level(params: dict[str, Any], source: str = "params.yaml") -> None:
     """Unknown top-level keys, a bad `rounds`, or a schedule that no longer matches `rounds` fail here."""
-    from think_prune_train import schedule
-
     unknown = sorted(set(params) - set(TOP_LEVEL))
     _check(not unknown, "top level", f"unknown key(s) {', '.join(map(str, unknown))} in {source}; known keys: {', '.join(TOP_LEVEL)}")
     rounds = params.get("rounds", 1)
@@ -762,6 +765,13 @@ def candidate_teacher(params: dict[str, Any], name: str) -> TeacherParams:
 def load_section(name: str, params: dict[str, Any]) -> Any:
     """The validated dataclass for section `name` (missing keys take their defaults)."""
     return build(SECTIONS[name], params.get(name) or {}, key=name)
+
+
+def backend_sections(params: dict[str, Any]) -> dict[str, Any]:
+    """What `generation.backends.open_backend` reads besides a stage's own section: base's trust_remote_code,
+    and the `vllm` and `ray` sections."""
+    return {"trust_remote_code": load_section("base", params).trust_remote_code,
+            "vllm": load_section("vllm", params), "ray": load_section("ray", params)}
 
 
 def seed_of(params: dict[str, Any]) -> int:
