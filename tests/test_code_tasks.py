@@ -25,7 +25,8 @@ from think_prune_train.tasks.code import (
 )
 from think_prune_train.verify import sandbox
 from think_prune_train.verify.code import code_answer, parse_code_answer
-from think_prune_train.verify.sandbox import Limits, program_for, run_many
+from think_prune_train.verify.judge import judge_many
+from think_prune_train.verify.sandbox import Limits
 
 
 def function_from_examples_items(count: int, seed: int, levels=tuple(LEVELS)) -> list[dict]:
@@ -61,8 +62,8 @@ def grade(completions: list[str], answers: list[str]) -> list[bool]:
     programs = []
     for completion, answer in zip(completions, answers):
         tests, entry_point, prefix = parse_code_answer(answer)
-        programs.append(program_for(prefix + completion, tests, entry_point))
-    return [outcome.passed for outcome in run_many(programs, limits())]
+        programs.append((prefix + completion, tests, entry_point))
+    return [judged.passed for judged in judge_many(programs, limits())]
 
 
 def humaneval_file() -> Path:

@@ -1,5 +1,9 @@
 """The sandbox: hostile programs never pass, never hang, never harm the test process or its files.
 
+Programs here run through `run_program` (one program, passed when it runs to its end) and through
+`judge_program` (a completion against its tests, as grading runs it); tests/test_judge.py holds the
+hostile suite of completions written to forge a verdict.
+
 Each test runs real child processes (nothing is mocked); a hostile program carries a marker so the
 tests can check that none of its processes outlive the run.
 """
@@ -19,7 +23,8 @@ import time
 import pytest
 
 from think_prune_train.verify import sandbox
-from think_prune_train.verify.sandbox import Limits, program_for, run_many, run_program
+from think_prune_train.verify.judge import judge_program
+from think_prune_train.verify.sandbox import Limits, run_many, run_program
 
 FAST = Limits(timeout_seconds=3, cpu_seconds=2, memory_bytes=512 << 20, max_processes=16)
 
@@ -72,47 +77,40 @@ def run_hostile(source: str, limits: Limits = FAST) -> sandbox.Outcome:
 # --- programs that should pass or fail on their merits ---------------------------------------
 
 
+def judged(completion: str, tests: str = HUMANEVAL_TESTS, entry_point: str | None = "add",
+           limits: Limits = FAST) -> sandbox.Outcome:
+    """Grade `completion` as the pipeline does, then check no directory and no process stayed behind."""
+    before = sandbox_dirs()
+    outcome = judge_program(completion, tests, entry_point, limits)
+    assert sandbox_dirs() == before, "the run left its working directory behind"
+    return outcome
+
+
 def test_a_correct_humaneval_completion_passes():
-    outcome = run_program(program_for(CORRECT_ADD, HUMANEVAL_TESTS, "add"), FAST)
-    assert outcome.status == "passed" and outcome.passed
-    assert outcome.exit_code == 0 and outcome.duration > 0
+    outcome = judged(CORRECT_ADD)
+    assert outcome.status == "passed" and outcome.passed and outcome.duration > 0
 
 
-def test_a_wrong_humaneval_completion_fails_with_the_assertion_in_stderr():
-    outcome = run_program(program_for(WRONG_ADD, HUMANEVAL_TESTS, "add"), FAST)
+def test_a_wrong_humaneval_completion_fails_and_says_which_assertion():
+    outcome = judged(WRONG_ADD)
     assert outcome.status == "failed" and not outcome.passed
-    assert "AssertionError" in outcome.stderr_tail
+    assert "assertion 1 of 2" in outcome.detail
 
 
 def test_mbpp_style_plain_asserts_see_the_candidates_functions():
     tests = "assert add(2, 3) == 5\nassert add(0, 0) == 0\n"
-    assert run_program(program_for(CORRECT_ADD, tests, None), FAST).passed
-    assert not run_program(program_for(WRONG_ADD, tests, None), FAST).passed
+    assert judged(CORRECT_ADD, tests, None).passed
+    assert not judged(WRONG_ADD, tests, None).passed
 
 
 def test_a_syntax_error_fails():
-    outcome = run_program(program_for("def add(a, b) return a", HUMANEVAL_TESTS, "add"), FAST)
-    assert outcome.status == "failed" and "SyntaxError" in outcome.stderr_tail
+    outcome = judged("def add(a, b) return a")
+    assert outcome.status == "failed" and "SyntaxError" in outcome.detail
 
 
-def test_common_stdlib_features_work_inside_the_sandbox():
-    completion = textwrap.dedent("""
-        import collections, math, re, tempfile
-        from typing import List, TypeVar
-        T = TypeVar("T")
-        Point = collections.namedtuple("Point", "x y")
-        def add(a, b):
-            with tempfile.TemporaryFile() as scratch:  # TMPDIR is the writable workdir
-                scratch.write(b"x")
-            return int(math.fsum([a, b])) + len(re.findall("z", "")) + Point(0, 0).x
-    """)
-    outcome = run_program(program_for(completion, HUMANEVAL_TESTS, "add"), FAST)
-    assert outcome.passed, outcome.stderr_tail
-
-
-def test_program_for_rejects_an_entry_point_that_is_not_a_name():
+def test_an_entry_point_that_is_not_a_name_is_refused():
     with pytest.raises(ValueError, match="entry_point"):
-        program_for(CORRECT_ADD, HUMANEVAL_TESTS, "add; import os")
+        judge_program(CORRECT_ADD, HUMANEVAL_TESTS, "add; import os")
 
 
 # --- forging the verdict ---------------------------------------------------------------------
@@ -121,19 +119,20 @@ def test_program_for_rejects_an_entry_point_that_is_not_a_name():
 @pytest.mark.parametrize("escape", ["import sys\nsys.exit(0)", "import os\nos._exit(0)",
                                     "raise SystemExit(0)",
                                     "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)"])
-def test_leaving_before_the_tests_does_not_pass(escape):
-    outcome = run_hostile(program_for(WRONG_ADD + escape + "\n", HUMANEVAL_TESTS, "add"))
-    assert not outcome.passed
+@pytest.mark.parametrize("tests", [HUMANEVAL_TESTS, HUMANEVAL_TESTS.replace("    assert", "    for _ in range(1):\n        assert")],
+                         ids=["split", "judge"])
+def test_leaving_before_the_tests_does_not_pass(escape, tests):
+    assert not judged(WRONG_ADD + escape + "\n", tests).passed
+    if "kill" not in escape:  # a raw program is PID 1 of its namespace, where its own SIGKILL does nothing
+        assert not run_hostile(escape + "\n").passed
 
 
 def test_leaving_while_being_tested_does_not_pass():
-    completion = "import os\ndef add(a, b):\n    os._exit(0)\n"
-    assert not run_hostile(program_for(completion, HUMANEVAL_TESTS, "add")).passed
+    assert not judged("import os\ndef add(a, b):\n    os._exit(0)\n").passed
 
 
-def test_a_candidate_check_is_replaced_by_the_tests_check():
-    completion = WRONG_ADD + "def check(candidate):\n    pass\n"
-    assert not run_hostile(program_for(completion, HUMANEVAL_TESTS, "add")).passed
+def test_a_candidate_check_changes_nothing():
+    assert not judged(WRONG_ADD + "def check(candidate):\n    pass\n").passed
 
 
 def test_tampering_with_builtins_does_not_reach_the_tests():
@@ -150,46 +149,33 @@ def test_tampering_with_builtins_does_not_reach_the_tests():
         def check(candidate):
             assert abs(candidate(2, 3) - 5) < 1e-9
     """)
-    assert not run_hostile(program_for(completion, tests, "add")).passed
+    assert not judged(completion, tests).passed
+    assert not judged(completion, tests.replace("    assert", "    for _ in range(1):\n        assert")).passed
 
 
-def test_a_trace_hook_cannot_swap_the_candidate_inside_check():
-    # Without the boundary this passes: a trace function may rewrite a frame's locals on "call".
+def test_a_trace_hook_cannot_swap_the_candidate():
     completion = WRONG_ADD + textwrap.dedent("""
         import sys
         def swap_candidate(frame, event, argument):
-            if frame.f_code.co_name == "check" and event == "call":
+            if event == "call":
                 frame.f_locals["candidate"] = lambda a, b: a + b
             return None
         sys.settrace(swap_candidate)
         sys.setprofile(swap_candidate)
     """)
-    assert not run_hostile(program_for(completion, HUMANEVAL_TESTS, "add")).passed
+    assert not judged(completion).passed
 
 
 def test_printing_a_fake_verdict_does_not_pass():
     fake = sandbox.VERDICT_MARK.decode() + secrets.token_hex(16)
     completion = f"import sys, os\nprint({fake!r})\nos._exit(0)\n"
-    assert not run_hostile(program_for(completion, HUMANEVAL_TESTS, "add")).passed
+    assert not judged(completion).passed
+    assert not run_hostile(completion).passed
 
 
-def test_the_token_cannot_be_read_from_stdin_or_found_with_gc():
-    completion = textwrap.dedent("""
-        import gc, os, sys
-        print("stdin:", sys.stdin.read())
-        try:
-            gc.get_objects()
-        except RuntimeError as refused:
-            print("gc refused:", refused)
-        os._exit(0)
-    """)
-    outcome = run_hostile(program_for(completion, HUMANEVAL_TESTS, "add"))
-    assert not outcome.passed
-
-
-def test_ctypes_is_refused_inside_the_program():
-    outcome = run_hostile("import ctypes\n")
-    assert outcome.status == "failed" and "not allowed" in outcome.stderr_tail
+def test_the_token_cannot_be_read_from_stdin():
+    completion = "import os, sys\nprint('stdin:', sys.stdin.read())\nos._exit(0)\n"
+    assert not run_hostile(completion).passed
 
 
 # --- resource exhaustion -----------------------------------------------------------------------
@@ -293,8 +279,13 @@ def open_dir():
 def test_writing_outside_the_working_directory_fails(open_dir):
     target = open_dir / "escaped.txt"
     outcome = run_hostile(f"open({str(target)!r}, 'w').write('pwned')\n")
-    assert not outcome.passed and "Read-only file system" in outcome.stderr_tail
+    assert not outcome.passed and "No such file or directory" in outcome.stderr_tail  # the host's /tmp is not there
     assert not target.exists()
+    # What the new root does show, the interpreter's own files, is read-only.
+    library = next(path for path, is_dir in sandbox._plan("namespace", None, "nobody").binds if is_dir)
+    for path in ("/usr/escaped.txt", library + "/escaped.py"):
+        outcome = run_hostile(f"open({path!r}, 'w').write('pwned')\n")
+        assert not outcome.passed and "Read-only file system" in outcome.stderr_tail
 
 
 @needs_namespace
@@ -342,7 +333,7 @@ def test_killing_the_parent_is_harmless():
 
 @needs_namespace
 def test_host_processes_are_invisible():
-    outcome = run_hostile("import os\nassert os.listdir('/proc') == [], os.listdir('/proc')\n")
+    outcome = run_hostile("import os\nassert not os.path.exists('/proc'), os.listdir('/proc')\n")
     assert outcome.passed, outcome.stderr_tail
 
 
@@ -378,6 +369,5 @@ def test_the_weaker_mode_must_be_named_and_is_reported_as_weaker():
         Limits(isolation="off")
     report = sandbox.isolation_report(Limits(isolation="none"))
     assert "network: NOT isolated" in report
-    assert run_program(program_for(CORRECT_ADD, HUMANEVAL_TESTS, "add"),
-                       Limits(isolation="none", timeout_seconds=3)).passed
+    assert judged(CORRECT_ADD, limits=Limits(isolation="none", timeout_seconds=3)).passed
     assert not run_program("import sys\nsys.exit(0)\n", Limits(isolation="none")).passed

@@ -77,11 +77,12 @@ CODE_RUNNERS = {"exec", "eval", "compile", "__import__"}
 
 def python_sources(folder: Path) -> list[Path]:
     """Every Python file the pipeline runs: the library, the stages, the Hydra plugin, and the sandbox's
-    launcher, wrapper and program (strings in sandbox.py) written out as files into `folder`."""
-    from think_prune_train.verify import sandbox
+    launcher and wrapper and the judge's runner and judge (strings in sandbox.py and judge.py) written
+    out as files into `folder`."""
+    from think_prune_train.verify import judge, sandbox
 
-    programs = {"launcher": sandbox.LAUNCHER, "wrapper": sandbox.WRAPPER % {"mark": b"mark ", "source": "pass"},
-                "program": sandbox.program_for("def f(x):\n return x", "assert f(1) == 1", "f")}
+    programs = {"launcher": sandbox.LAUNCHER, "wrapper": sandbox.WRAPPER % {"mark": b"mark "},
+                "runner": judge.RUNNER, "judge": judge.JUDGE}
     for name, text in programs.items():
         (folder / f"sandbox_{name}.py").write_text(text)
     return [*(REPO / "src").rglob("*.py"), *(REPO / "stages").rglob("*.py"), *(REPO / "hydra_plugins").rglob("*.py"),

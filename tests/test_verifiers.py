@@ -84,6 +84,8 @@ def test_every_tasks_reference_solutions_pass_its_own_verifier(task, source, ver
 def test_the_code_task_runs_the_loop_and_prunes_by_execution(tmp_path):
     import json
 
+    import yaml
+    from hostile_code import hostile_completions
     from support import DVC, STAGES, new_project, run
 
     # The micro model is rarely right: keep every trace (the no-pruning control), so the loop runs
@@ -100,6 +102,11 @@ def test_the_code_task_runs_the_loop_and_prunes_by_execution(tmp_path):
     solutions = pd.read_parquet(project / "data/problems/train.parquet").set_index("question_id")["solution"]
     planted = traces.copy()
     planted.loc[0, "completion"] = solutions[planted.loc[0, "question_id"]]
+    # The hostile suite (every question's function is `f`), one completion per trace after the first.
+    hostile = hostile_completions(str(project), str(project / "params.yaml"), "/tmp/none.sock", "none")
+    assert len(planted) > len(hostile)
+    for row, completion in enumerate(hostile.values(), start=1):
+        planted.loc[row, "completion"] = completion
     (project / "data/planted").mkdir()
     planted.to_parquet(project / "data/planted/r1.parquet", index=False)
     run(STAGES + ["prune", "--round", "r1", "--tokenizer", "models/r0", "--traces", "data/planted/r1.parquet",
@@ -108,8 +115,18 @@ def test_the_code_task_runs_the_loop_and_prunes_by_execution(tmp_path):
     replanted = json.loads((project / "data/planted/stats.json").read_text())
     verdicts = grade(planted["completion"], planted["answer"], CODE)["correct_flexible"]
     assert verdicts.iloc[0] and replanted["correct"] == int(verdicts.sum()) >= 1
+    assert not verdicts.iloc[1 : len(hostile) + 1].any()
+    # With pruning on, the stage keeps the reference solution and none of the hostile suite.
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["prune"]["require_correct"] = True
+    (project / "data/planted/params.yaml").write_text(yaml.safe_dump(params))
+    run(STAGES + ["prune", "--round", "r1", "--params", "data/planted/params.yaml", "--traces", "data/planted/r1.parquet",
+                  "--out", "data/planted/kept.parquet", "--stats", "data/planted/kept-stats.json",
+                  "--pairs", "data/planted/kept-pairs.parquet"], project)
+    kept = set(pd.read_parquet(project / "data/planted/kept.parquet")["completion"])
+    assert planted.loc[0, "completion"] in kept and not kept & set(hostile.values())
     rows = pd.read_parquet(project / "evaluations/r1/rows.parquet")
-    assert set(rows["predicted"]) <= {"passed", "failed", "timeout", "memory", "output_limit", "error"}
+    assert set(rows["predicted"]) <= {"passed", "failed", "timeout", "memory", "output_limit", "error", "unsplittable"}
     assert (rows["correct"] == (rows["predicted"] == "passed")).all()
 
 

@@ -259,8 +259,9 @@ class VerifierParams:
     isolation: str = field(
         default="namespace",
         metadata=_help(
-            "code: 'namespace' (no network, read-only file system, own PIDs; needs user namespaces) or 'none' "
-            "(resource limits only: opt in where namespaces are unavailable, for code you trust more)."
+            "code: 'namespace' (no network; a new root showing only the interpreter and its standard library, "
+            "read-only; own PIDs; needs user namespaces) or 'none' (resource limits only, and an unprivileged user "
+            "when the pipeline runs as root: opt in where namespaces are unavailable, for code you trust more)."
         ),
     )
     memory_mb: int = field(default=1024, metadata=_help("code: address space of each program, in MiB."))

@@ -3,7 +3,7 @@
 A code question's `answer` is what the sandbox needs to grade a completion, as JSON text
 (`code_answer`): the tests, the entry point (HumanEval's `check(candidate)` is called with it; None
 for MBPP's plain asserts) and the prefix the completion continues (HumanEval's prompt; "" for
-MBPP). The program graded is `sandbox.program_for(prefix + completion, tests, entry_point)`.
+MBPP). What is graded is `verify.judge.judge_program(prefix + completion, tests, entry_point)`.
 
 `function_from_examples` shows a few values of a hidden integer function, `f(2)=7 f(5)=16 f(0)=1`,
 and asks for the function, `def f(x):\\n return 3*x+1`; hidden tests check held-out inputs too.

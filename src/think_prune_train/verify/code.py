@@ -3,7 +3,7 @@
 A code question's answer is what the sandbox needs to grade a completion, as JSON text
 (`code_answer`): the tests, the entry point (HumanEval's `check(candidate)` is called with it; None
 for MBPP's plain asserts) and the prefix the completion continues (HumanEval's prompt; "" for
-MBPP). The program graded is `sandbox.program_for(prefix + completion, tests, entry_point)`; the
+MBPP). What is graded is `judge.judge_program(prefix + completion, tests, entry_point)`; the
 flexible reading runs the completion's last fenced code block instead (`fenced_code`).
 """
 

@@ -13,9 +13,11 @@ the same way. The task decides the verifier (`verifier.kind` in its config):
   completion's last `####` (strict) or its last line (flexible) is scored by the dataset's own
   `score_answer`, and counts when it scores 1.
 - `code`: the answer holds tests (think_prune_train.verify.code writes and reads them); the completion,
-  after the task's prefix, runs against them in the sandbox (think_prune_train.verify.sandbox), never in
-  this process. Strict runs the completion as written; flexible runs the last fenced code block
-  when the completion has one (chat models wrap code in ```python fences).
+  after the task's prefix, runs in the sandbox (think_prune_train.verify.sandbox), never in this
+  process, and the tests judge it from outside the candidate's process (think_prune_train.verify.judge):
+  `predicted` holds the status (passed, failed, timeout, memory, output_limit, unsplittable, error).
+  Strict runs the completion as written; flexible runs the last fenced code block when the
+  completion has one (chat models wrap code in ```python fences).
 """
 
 from __future__ import annotations
@@ -29,7 +31,8 @@ from think_prune_train.verify.code import fenced_code, parse_code_answer
 from think_prune_train.verify.math import grade_many, prediction_text
 from think_prune_train.verify.numeric import MARKER, extract_answer, format_answer, is_correct, parse_number
 from think_prune_train.verify.reasoning_gym import parse_entry_answer
-from think_prune_train.verify.sandbox import Limits, program_for, run_many
+from think_prune_train.verify.judge import judge_many
+from think_prune_train.verify.sandbox import Limits
 
 GRADE_COLUMNS = ["predicted", "correct", "correct_flexible"]
 # `predicted` is for reading the rows; a long maths answer is cut to this many characters.
@@ -77,16 +80,16 @@ def _code(completions: list[str], answers: list[str], verifier: VerifierParams, 
         timeout_seconds=verifier.timeout_s, cpu_seconds=max(1, int(verifier.timeout_s)),
         memory_bytes=verifier.memory_mb << 20, isolation=verifier.isolation,
     )
-    programs: dict[str, int] = {}  # each distinct program runs once (repeated samples are common)
+    programs: dict[tuple, int] = {}  # each distinct program is judged once (repeated samples are common)
     plans = []
     for completion, answer in zip(completions, answers):
         tests, entry_point, prefix = parse_code_answer(answer)
         fenced = fenced_code(completion)
-        strict = program_for(prefix + completion, tests, entry_point)
-        flexible = program_for(prefix + fenced, tests, entry_point) if fenced is not None else strict
+        strict = (prefix + completion, tests, entry_point)
+        flexible = (prefix + fenced, tests, entry_point) if fenced is not None else strict
         plans.append((programs.setdefault(strict, len(programs)), programs.setdefault(flexible, len(programs))))
-    outcomes = run_many(list(programs), limits, _workers(verifier), progress=progress and f"{progress} (sandbox)")
-    return [(outcomes[strict].status, outcomes[strict].passed, outcomes[flexible].passed) for strict, flexible in plans]
+    judged = judge_many(list(programs), limits, _workers(verifier), progress=progress and f"{progress} (sandbox)")
+    return [(judged[strict].status, judged[strict].passed, judged[flexible].passed) for strict, flexible in plans]
 
 
 def _reasoning_gym(completions: list[str], answers: list[str]) -> list[tuple]:

@@ -1,64 +1,62 @@
-"""Run model-written Python programs against their tests, away from the pipeline's own process.
+"""Run untrusted Python in a child process tree that sees almost nothing of the host and can always be killed.
 
-A program (candidate code plus its tests, see `program_for`) runs in a child process tree that the
-pipeline can always kill, cannot reach the network, cannot change files outside its own scratch
-directory and cannot fake its verdict by the usual tricks. Standard library only.
+Two kinds of program run here. Model-written code runs in the *candidate's* process, and the
+tests that judge it run in a separate *judge's* process (think_prune_train.verify.judge); this
+module builds the box each of them runs in, and `run_program` runs one plain program in it.
+Standard library only.
 
 How a run is isolated (`isolation="namespace"`, the default):
 
-- `unshare --user --map-root-user --net --mount --pid --fork --kill-child` puts the program in new
+- `unshare --user --map-root-user --net --mount --pid --fork --kill-child` puts the run in new
   user, network, mount and PID namespaces. The network namespace has only a loopback that is down:
-  every connect, to 127.0.0.1 included, fails. In the PID namespace the program cannot see or signal
-  the pipeline (`os.getppid()` is 0 there), and when the program (PID 1 there) exits or is killed,
-  the kernel kills everything it forked, `setsid()` or not.
-- A small launcher, trusted code that runs inside the namespaces before the program, makes every
-  mount read-only (`mount_setattr(AT_RECURSIVE)`), mounts a size-capped tmpfs as the working
-  directory (the only writable place, and it never touches the host's disk), and hides `/proc` under
-  an empty read-only tmpfs (no host processes, no `/proc/self/mem`). It then sets the rlimits
-  (CPU seconds, address space, file size, processes, no core dumps), sets no_new_privs, drops every
-  capability from the bounding set and execs the interpreter, so the program holds no capability
-  and cannot remount anything writable; mounts copied into any namespace it creates are locked.
+  every connect, to 127.0.0.1 included, fails, and abstract Unix sockets (which belong to a network
+  namespace) of the host are out of reach. In the PID namespace the program cannot see or signal
+  the pipeline, and when it (PID 1 there) exits or is killed, the kernel kills everything it
+  forked, `setsid()` or not.
+- A small launcher, trusted code that runs inside the namespaces before the program, builds a new
+  root file system out of a tmpfs and read-only bind mounts of only what the interpreter needs: the
+  interpreter, its standard library (with `site-packages` hidden), the shared libraries that it
+  and the standard library's extension modules link to (found with `ldd` once per machine), and
+  `/dev/null`, `/dev/zero`, `/dev/random` and `/dev/urandom`. It moves into that root with
+  `pivot_root` and detaches the old one, so no path leads back to the host: no `/home`, no
+  repository, no data set, no DVC cache, no `/etc`, no host `/tmp` and no socket file of the host.
+  It then makes every mount read-only (`mount_setattr(AT_RECURSIVE)`), mounts a size-capped tmpfs
+  on `/tmp` as the working directory (the only writable place), and leaves `/proc` out. Last it
+  sets the rlimits (CPU seconds, address space, file size, processes, no core dumps), sets
+  no_new_privs, drops every capability from the bounding set and execs the interpreter, so the
+  program holds no capability and cannot remount, unmount or `chroot` its way out.
 - RLIMIT_NPROC: the kernel counts processes per user *per user namespace*, so the cap is per run,
   not shared by parallel runs. It ignores the limit for real root, though: when the pipeline runs
-  as root, the run first drops to an unprivileged user (`Limits.sandbox_user`, nobody) and the
-  interpreter must be one that user can execute (`sys.executable` if it can, else the system
-  `python3`; see `isolation_report`).
+  as root, every run (in either isolation) first drops to an unprivileged user
+  (`Limits.sandbox_user`, nobody) and the interpreter must be one that user can execute
+  (`sys.executable` if it can, else the system `python3`; see `isolation_report`).
 - The parent kills the whole process group at the wall-clock timeout, reads at most
   `Limits.output_bytes` of stdout plus stderr (killing the run when it prints more), gives the
   program a minimal environment (no secrets of the pipeline's environment) and runs the interpreter
   with `-I -S -B` (no user site, no site-packages, no environment variables, no bytecode files).
+  The program's text reaches the interpreter as `-c` (trusted code only) and data on stdin.
 
-`isolation="none"` keeps only the rlimits, the process-group kill, the output cap, the empty
-working directory and the scrubbed environment: no network, file system or PID isolation, and a
-child that calls `setsid()` escapes the kill. It must be asked for by name; `run_program` refuses to
-fall back to it silently.
+`isolation="none"` keeps only the rlimits, the process-group kill, the output cap, an empty
+working directory, the scrubbed environment and, as root, the drop to `Limits.sandbox_user`: no
+network, file system or PID isolation, and a child that calls `setsid()` escapes the kill. It must
+be asked for by name; nothing falls back to it silently.
 
-How a verdict is made: `passed` needs exit status 0 *and* stdout ending in a line carrying a random
-token that the parent draws for this run. The token reaches the program on stdin, which the wrapper
-(code that runs before the program) reads and then replaces with /dev/null; the token is in no file,
-argument or environment variable. The wrapper then runs the program with `exec` and writes the token
-line only when `exec` returns normally, through `os.write` and `os._exit` it bound before any program
-code ran. So `sys.exit(0)`, `os._exit(0)`, `raise SystemExit`, killing itself, printing a fake
-verdict or reading stdin do not pass. `program_for` adds a second boundary between candidate and
-tests: the candidate runs in its own namespace; the tests run after it with a copy of the builtins
-taken before it ran (so rebinding `builtins.abs`, `AssertionError` and the like changes nothing for
-the tests), with trace and profile hooks cleared, and with their own `check` (a candidate's `check`
-is replaced). `assert` raises the interpreter's own AssertionError whatever `builtins` says.
-
-What this does not stop, stated plainly: Python has no isolation inside one process (PEP 578 says
-audit hooks are not a sandbox). The wrapper's audit hook refuses the easy ways into the
-interpreter's memory (ctypes, gc object walks, `sys._current_frames`), but code written to attack
-the harness can still walk frames (`f_back`) to the wrapper's token, or patch a shared module such
-as `math` that the tests import. Such a program is still confined by the process sandbox above. A
-candidate returning an object whose `__eq__` is always true passes `assert f(x) == y`; that is a
-weakness of the tests, not something a sandbox can see.
+`run_program` says "passed" when the program ran to its end and exited 0: it needs exit status 0
+*and* stdout ending in a line carrying a random token that the parent draws for the run. The
+token comes on stdin ahead of the program's text, and a wrapper writes the token line only when
+the program returned normally, so `sys.exit(0)`, `os._exit(0)` or printing a fake line do not
+pass. A program written against the wrapper (one that walks interpreter frames to it) can still
+fake that line; that is why no verdict of the pipeline rests on it. Code is graded by
+think_prune_train.verify.judge, where the verdict never shares a process with the candidate.
 """
 
 from __future__ import annotations
 
 import functools
+import json
 import os
 import pwd
+import re
 import secrets
 import selectors
 import shutil
@@ -129,8 +127,9 @@ class Outcome:
     exit_code: int | None = None
 
 
-# Runs inside the namespaces, as their root, before any program code: trusted setup, then exec.
-# argv: workdir, interpreter, then the limits as integers.
+
+# Runs inside the namespaces, as their root, before any program code: builds the new root, sets
+# the limits, then execs the interpreter. argv: see `_command` (no json: importing it costs 13 ms).
 LAUNCHER = r'''
 import ctypes, os, resource, sys
 
@@ -139,13 +138,38 @@ def fail(what):
     sys.stderr.write("think-prune-train sandbox: %s failed: %s\n" % (what, os.strerror(err)))
     sys.exit(125)
 
-workdir, python = sys.argv[1], sys.argv[2]
-cpu, memory, file_size, workdir_bytes, processes = (int(v) for v in sys.argv[3:8])
-with open(os.path.join(workdir, "program.py"), "rb") as handle:
-    program = handle.read()
-
+root, python, program = sys.argv[1], sys.argv[2], sys.argv[3]
+pivot_root, workdir_bytes, cpu, memory, file_size, processes = (int(value) for value in sys.argv[4:10])
+binds = [(line[1:], line[0] == "d") for line in sys.argv[10].split("\n") if line]
+hidden = [line for line in sys.argv[11].split("\n") if line]
 libc = ctypes.CDLL(None, use_errno=True)
-MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
+libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_BIND, MS_REC, MNT_DETACH = 1, 2, 4, 8, 4096, 16384, 2
+
+def mount(source, target, kind, flags, data, what):
+    if libc.mount(source, target.encode(), kind, flags, data) != 0:
+        fail(what)
+
+mount(b"tmpfs", root, b"tmpfs", MS_NOSUID | MS_NODEV, b"size=64k,mode=0755", "mounting the new root")
+for path, is_dir in binds:
+    target = root + path
+    if is_dir:
+        os.makedirs(target, exist_ok=True)
+    else:
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        os.close(os.open(target, os.O_CREAT | os.O_WRONLY, 0o600))
+    mount(path.encode(), target, None, MS_BIND | MS_REC, None, "binding " + path)
+for path in hidden:
+    mount(b"tmpfs", root + path, b"tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, b"size=4k",
+          "hiding " + path)
+os.makedirs(root + "/tmp", exist_ok=True)
+os.chdir(root)
+# pivot_root(".", ".") stacks the old root under the new one; detaching it leaves no way back.
+if libc.syscall(pivot_root, b".", b".") != 0:
+    fail("pivot_root")
+if libc.umount2(b".", MNT_DETACH) != 0:
+    fail("detaching the old root")
+os.chdir("/")
 
 class MountAttr(ctypes.Structure):
     _fields_ = [("attr_set", ctypes.c_uint64), ("attr_clr", ctypes.c_uint64),
@@ -156,15 +180,9 @@ attr = MountAttr(MOUNT_ATTR_RDONLY, 0, 0, 0)
 if libc.syscall(SYS_MOUNT_SETATTR, AT_FDCWD, b"/", AT_RECURSIVE, ctypes.byref(attr),
                 ctypes.sizeof(attr)) != 0:
     fail("making the file system read-only (mount_setattr, Linux 5.12+)")
-if libc.mount(b"tmpfs", workdir.encode(), b"tmpfs", MS_NOSUID | MS_NODEV,
-              b"size=%d,mode=0700" % workdir_bytes) != 0:
-    fail("mounting the tmpfs working directory")
-if libc.mount(b"tmpfs", b"/proc", b"tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
-              b"size=4k") != 0:
-    fail("hiding /proc")
-os.chdir(workdir)
-with open("program.py", "wb") as handle:
-    handle.write(program)
+mount(b"tmpfs", "/tmp", b"tmpfs", MS_NOSUID | MS_NODEV, b"size=%d,mode=0700" % workdir_bytes,
+      "mounting the tmpfs working directory")
+os.chdir("/tmp")
 
 # The kernel sends SIGXCPU at the soft limit, which PID 1 ignores; SIGKILL at the hard one cannot be.
 resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
@@ -180,29 +198,27 @@ if libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
 for capability in range(64):
     if libc.prctl(PR_CAPBSET_DROP, capability, 0, 0, 0) != 0:
         break
-os.execve(python, [python, "-I", "-S", "-B", "program.py"], dict(os.environ))
+environment = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": "/tmp", "TMPDIR": "/tmp",
+               "PYTHONDONTWRITEBYTECODE": "1", "PYTHONHASHSEED": "0"}
+os.execve(python, [python, "-I", "-S", "-B", "-c", program], environment)
 '''
 
-# Runs as the program's first lines: takes the token, then runs the program; see the docstring.
+# `run_program`'s program: takes the token and the source from stdin, then runs the source; the
+# token line is written only when the source returned normally.
 WRAPPER = r'''
-def _think_prune_train_run(source):
+def _think_prune_train_run():
     import os, sys
-    token = os.read(0, 256).strip()
+    data = b""
+    while True:
+        chunk = os.read(0, 1 << 16)
+        if not chunk:
+            break
+        data += chunk
+    token, _, source = data.partition(b"\n")
     null = os.open(os.devnull, os.O_RDONLY)
     os.dup2(null, 0)
     os.close(null)
     write, exit_now, run, build = os.write, os._exit, exec, compile  # noqa: S102 - runs the program, sandboxed
-    refused = frozenset({"gc.get_objects", "gc.get_referrers", "gc.get_referents",
-                         "sys._current_frames", "ctypes.dlopen", "ctypes.dlsym",
-                         "ctypes.cdata", "ctypes.string_at", "ctypes.wstring_at"})
-
-    def refuse_introspection(event, arguments):
-        if event in refused or (event == "import" and arguments
-                                and type(arguments[0]) is str
-                                and arguments[0] in ("ctypes", "_ctypes")):
-            raise RuntimeError("think-prune-train sandbox: " + event + " is not allowed")
-
-    sys.addaudithook(refuse_introspection)
     namespace = {"__name__": "__main__", "__builtins__": __builtins__}
     run(build(source, "<program>", "exec"), namespace)
     for stream in (sys.stdout, sys.stderr):
@@ -214,38 +230,20 @@ def _think_prune_train_run(source):
     exit_now(0)
 
 
-_think_prune_train_run(%(source)r)
+_think_prune_train_run()
 '''
 
-# The program `program_for` writes: candidate, then a boundary, then the tests.
-PROGRAM = r'''
-import builtins as _tpt_builtins, sys as _tpt_sys
-_tpt_run, _tpt_build, _tpt_dict = exec, compile, dict  # noqa: S102 - runs candidate and tests, sandboxed
-_tpt_settrace, _tpt_setprofile = _tpt_sys.settrace, _tpt_sys.setprofile
-_tpt_clean_builtins = _tpt_dict(_tpt_builtins.__dict__)
-_tpt_candidate = {"__name__": "__candidate__", "__builtins__": _tpt_dict(_tpt_clean_builtins)}
-_tpt_run(_tpt_build(%(completion)r, "<completion>", "exec"), _tpt_candidate)
-_tpt_settrace(None)
-_tpt_setprofile(None)
-# Plain-assert tests name the candidate's functions; names shadowing builtins stay the candidate's.
-_tpt_tests = {_tpt_name: _tpt_value for _tpt_name, _tpt_value in _tpt_candidate.items()
-              if _tpt_name not in _tpt_clean_builtins or _tpt_name == %(entry_point)r}
-_tpt_tests.update({"__name__": "__tests__", "__builtins__": _tpt_dict(_tpt_clean_builtins)})
-_tpt_run(_tpt_build(%(tests)r, "<tests>", "exec"), _tpt_tests)
-if %(entry_point)r is not None:
-    _tpt_tests["check"](_tpt_candidate[%(entry_point)r])
-'''
-
-
-def program_for(completion: str, tests: str, entry_point: str | None) -> str:
-    """A complete program: `completion`, then `tests`, then `check(entry_point)` if one is named.
-
-    HumanEval style: `tests` define `check(candidate)` and `entry_point` names the function to
-    check. MBPP style: `tests` are plain `assert` lines naming the functions; `entry_point` is None.
-    """
-    if entry_point is not None and not entry_point.isidentifier():
-        raise ValueError(f"entry_point must be a Python name, not {entry_point!r}")
-    return PROGRAM % {"completion": completion, "tests": tests, "entry_point": entry_point}
+# pivot_root has no wrapper in older C libraries; its number differs between architectures.
+PIVOT_ROOT_SYSCALL = {"x86_64": 155, "aarch64": 41, "ppc64le": 203, "s390x": 217, "riscv64": 41}
+# Device files a program may open; everything else of /dev stays out.
+DEVICES = ("/dev/null", "/dev/zero", "/dev/random", "/dev/urandom")
+# Where the launcher mounts the new root before moving into it (hidden in the run's own mount
+# namespace only). The first that exists and holds nothing the new root needs is used.
+ROOT_MOUNT_POINTS = ("/mnt", "/tmp", "/var/tmp", "/media", "/srv", "/opt")
+# Run as the sandbox's user: where the interpreter's standard library lies.
+PROBE = ("import json, os, sys, sysconfig; paths = sysconfig.get_paths(); "
+         "print(json.dumps({'executable': os.path.realpath(sys.executable), "
+         "'stdlib': os.path.realpath(paths['stdlib']), 'platstdlib': os.path.realpath(paths['platstdlib'])}))")
 
 
 @dataclass(frozen=True)
@@ -253,9 +251,12 @@ class _Plan:
     """How runs are started on this machine, worked out once per Limits' isolation settings."""
 
     python: str
-    user: int | None  # drop to this uid before unsharing (the pipeline runs as root)
+    user: int | None  # drop to this uid before starting (the pipeline runs as root)
     group: int | None
     unshare: str | None
+    binds: tuple[tuple[str, bool], ...] = ()  # (host path, is a folder) made visible, read-only
+    hidden: tuple[str, ...] = ()  # folders inside the binds covered by an empty tmpfs
+    root: str = "/mnt"
 
 
 def _unprivileged_ids(sandbox_user: str) -> tuple[int, int] | tuple[None, None]:
@@ -266,7 +267,8 @@ def _unprivileged_ids(sandbox_user: str) -> tuple[int, int] | tuple[None, None]:
     except KeyError as missing:
         raise SandboxUnavailable(
             f"the pipeline runs as root and Limits.sandbox_user {sandbox_user!r} does not exist: "
-            "name an unprivileged user (root ignores the process limit)") from missing
+            "name an unprivileged user (root must not run model-written code, and it ignores the "
+            "process limit)") from missing
     return entry.pw_uid, entry.pw_gid
 
 
@@ -280,6 +282,53 @@ def _interpreters(requested: str | None) -> list[str]:
     return found
 
 
+def _shared_libraries(files: list[str]) -> list[str]:
+    """Every shared library `files` load, as `ldd` names them (the dynamic loader included)."""
+    ldd = shutil.which("ldd")
+    if ldd is None:
+        raise SandboxUnavailable("namespace isolation needs `ldd` (the C library's) to find what the "
+                                 "interpreter loads; install it, or pass Limits(isolation='none')")
+    result = subprocess.run([ldd, *files], capture_output=True, text=True, check=False,
+                            env={"PATH": "/usr/bin:/bin", "LC_ALL": "C"})
+    found = set()
+    for line in result.stdout.splitlines():
+        match = re.search(r"=>\s+(/\S+)\s+\(", line) or re.match(r"\s+(/\S+)\s+\(", line)
+        if match:
+            found.add(match.group(1))
+    return sorted(found)
+
+
+def _view(python: str, user: int | None, group: int | None) -> tuple[tuple[tuple[str, bool], ...], tuple[str, ...], str]:
+    """What the new root shows of the host for `python`: (binds, hidden folders, mount point)."""
+    try:
+        probe = subprocess.run([python, "-I", "-S", "-c", PROBE], capture_output=True, text=True,
+                               check=True, timeout=60, user=user, group=group,
+                               extra_groups=[] if user is not None else None, cwd="/",
+                               env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"})
+        paths = json.loads(probe.stdout)
+    except (OSError, subprocess.SubprocessError, ValueError) as error:
+        raise SandboxUnavailable(f"cannot ask {python} where its standard library is: {error}") from None
+    if any("\n" in str(path) for path in paths.values()):
+        raise SandboxUnavailable(f"{python}'s paths hold a line break: {paths}")
+    folders = sorted({paths["stdlib"], paths["platstdlib"]})
+    extensions = [os.path.join(folder, "lib-dynload", name) for folder in folders
+                  if os.path.isdir(os.path.join(folder, "lib-dynload"))
+                  for name in sorted(os.listdir(os.path.join(folder, "lib-dynload"))) if name.endswith(".so")]
+    files = [paths["executable"], *_shared_libraries([paths["executable"], *extensions]), *DEVICES]
+    # A file inside a bound folder is already there; binding it again would write into the host's folder.
+    inside = lambda path, folder: path == folder or path.startswith(folder.rstrip("/") + "/")  # noqa: E731
+    binds = [(folder, True) for folder in folders]
+    binds += [(path, False) for path in dict.fromkeys(files) if not any(inside(path, folder) for folder in folders)]
+    hidden = tuple(os.path.join(folder, name) for folder in folders for name in ("site-packages", "dist-packages")
+                   if os.path.isdir(os.path.join(folder, name)))
+    for point in ROOT_MOUNT_POINTS:
+        if os.path.isdir(point) and not os.path.islink(point) and not any(
+                inside(path, point) or inside(point, path) for path, _ in binds):
+            return tuple(binds), hidden, point
+    raise SandboxUnavailable(f"no folder to build the sandbox's root on: each of {', '.join(ROOT_MOUNT_POINTS)} "
+                             "is missing or holds the interpreter")
+
+
 @functools.lru_cache(maxsize=None)
 def _plan(isolation: str, python: str | None, sandbox_user: str) -> _Plan:
     """Probe this machine once: the first interpreter that runs a trivial program wins."""
@@ -288,11 +337,24 @@ def _plan(isolation: str, python: str | None, sandbox_user: str) -> _Plan:
         raise SandboxUnavailable(
             "namespace isolation needs util-linux `unshare`, which is not on PATH: install "
             "util-linux, or pass Limits(isolation='none') to run with rlimits only")
-    user, group = _unprivileged_ids(sandbox_user) if isolation == "namespace" else (None, None)
+    if isolation == "namespace" and os.uname().machine not in PIVOT_ROOT_SYSCALL:
+        raise SandboxUnavailable(f"namespace isolation knows no pivot_root for {os.uname().machine}; "
+                                 "pass Limits(isolation='none') to run with rlimits only")
+    user, group = _unprivileged_ids(sandbox_user)
     failures = []
     for python_path in _interpreters(python):
-        plan = _Plan(python=python_path, user=user, group=group, unshare=unshare)
-        outcome = _run(plan, "pass", Limits(isolation=isolation, timeout_seconds=30))
+        try:
+            view = _view(python_path, user, group) if unshare else ((), (), "")
+        except SandboxUnavailable as unavailable:
+            failures.append(f"{python_path}: {unavailable}")
+            continue
+        plan = _Plan(python=python_path, user=user, group=group, unshare=unshare,
+                     binds=view[0], hidden=view[1], root=view[2])
+        try:
+            outcome = _run(plan, "pass", Limits(isolation=isolation, timeout_seconds=30))
+        except OSError as error:  # the sandbox's user cannot execute this interpreter
+            failures.append(f"{python_path}: {error}")
+            continue
         if outcome.passed:
             return plan
         failures.append(f"{python_path}: {outcome.status}: {outcome.stderr_tail.strip()[-300:]}")
@@ -311,13 +373,15 @@ def _environment(workdir: str) -> dict[str, str]:
             "TMPDIR": workdir, "PYTHONDONTWRITEBYTECODE": "1", "PYTHONHASHSEED": "0"}
 
 
-def _command(plan: _Plan, limits: Limits, workdir: str) -> list[str]:
+def _command(plan: _Plan, limits: Limits, program: str) -> list[str]:
     if plan.unshare is None:
-        return [plan.python, "-I", "-S", "-B", "program.py"]
+        return [plan.python, "-I", "-S", "-B", "-c", program]
+    numbers = (PIVOT_ROOT_SYSCALL[os.uname().machine], limits.workdir_bytes, limits.cpu_seconds,
+               limits.memory_bytes, limits.file_size_bytes, limits.max_processes)
+    binds = "\n".join(("d" if is_dir else "f") + path for path, is_dir in plan.binds)
     return [plan.unshare, "--user", "--map-root-user", "--net", "--mount", "--pid", "--fork",
-            "--kill-child", plan.python, "-I", "-S", "-B", "-c", LAUNCHER, workdir, plan.python,
-            str(limits.cpu_seconds), str(limits.memory_bytes), str(limits.file_size_bytes),
-            str(limits.workdir_bytes), str(limits.max_processes)]
+            "--kill-child", plan.python, "-I", "-S", "-B", "-c", LAUNCHER, plan.root, plan.python, program,
+            *map(str, numbers), binds, "\n".join(plan.hidden)]
 
 
 def _set_rlimits(limits: Limits) -> None:
@@ -338,91 +402,148 @@ def _kill_group(process: subprocess.Popen) -> None:
         pass
 
 
-def _collect(process: subprocess.Popen, limits: Limits, deadline: float) -> tuple[bytes, bytes, str | None]:
-    """Read stdout and stderr until both close; stop early on timeout or too much output."""
-    chunks: dict[int, list[bytes]] = {process.stdout.fileno(): [], process.stderr.fileno(): []}
-    received = 0
-    stopped = None
-    with selectors.DefaultSelector() as selector:
-        for stream in (process.stdout, process.stderr):
-            os.set_blocking(stream.fileno(), False)
-            selector.register(stream.fileno(), selectors.EVENT_READ)
-        while selector.get_map():
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                stopped = "timeout"
-                break
-            for key, _ in selector.select(timeout=remaining):
-                data = os.read(key.fd, 65536)
-                if not data:
-                    selector.unregister(key.fd)
-                    continue
-                received += len(data)
-                if received > limits.output_bytes:
-                    stopped = "output_limit"
-                    break
-                chunks[key.fd].append(data)
-            if stopped:
-                break
-    return (b"".join(chunks[process.stdout.fileno()]), b"".join(chunks[process.stderr.fileno()]),
-            stopped)
+class Sandboxed:
+    """One program running in the sandbox, spoken to through its stdin and stdout.
 
+    Reads stop at `deadline` (time.monotonic()) or when stdout plus stderr pass
+    `limits.output_bytes`; `stopped` then says which ("timeout", "output_limit"). `finish` kills
+    the whole run and reaps it; call it always, in a `finally`.
+    """
 
-def _status(returncode: int, stdout: bytes, stderr_tail: str, token: bytes, stopped: str | None) -> str:
-    if stopped:
-        return stopped
-    if returncode == 0 and stdout.endswith(b"\n" + VERDICT_MARK + token + b"\n"):
-        return "passed"
-    if returncode == SETUP_FAILED_EXIT and "think-prune-train sandbox:" in stderr_tail:
-        return "error"
-    if returncode in (-signal.SIGXCPU, -signal.SIGKILL):
-        return "timeout"  # without namespaces the CPU limit is what sends these
-    if "MemoryError" in stderr_tail:
-        return "memory"
-    return "failed"
-
-
-def _run(plan: _Plan, source: str, limits: Limits) -> Outcome:
-    token = secrets.token_hex(16).encode()
-    started = time.monotonic()
-    workdir = tempfile.mkdtemp(prefix="tpt-sandbox-")
-    try:
-        program_path = os.path.join(workdir, "program.py")
-        with open(program_path, "w", encoding="utf-8") as handle:
-            handle.write(WRAPPER % {"mark": VERDICT_MARK, "source": source})
-        if plan.user is not None:
-            os.chown(workdir, plan.user, plan.group)
-            os.chown(program_path, plan.user, plan.group)
-        process = subprocess.Popen(
-            _command(plan, limits, workdir), cwd=workdir, env=_environment(workdir),
+    def __init__(self, plan: _Plan, limits: Limits, program: str, deadline: float):
+        self.limits, self.deadline, self.stopped = limits, deadline, None
+        self.started = time.monotonic()
+        # Without namespaces the program needs an empty folder of its own on the host's disk.
+        self._workdir = tempfile.mkdtemp(prefix="tpt-sandbox-") if plan.unshare is None else None
+        if self._workdir and plan.user is not None:
+            os.chown(self._workdir, plan.user, plan.group)
+        self.process = subprocess.Popen(
+            _command(plan, limits, program), cwd=self._workdir or "/",
+            env=_environment(self._workdir or "/tmp"),
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             start_new_session=True, close_fds=True, user=plan.user, group=plan.group,
             extra_groups=[] if plan.user is not None else None,
             preexec_fn=functools.partial(_set_rlimits, limits) if plan.unshare is None else None)
+        self._stdout, self._stderr = bytearray(), bytearray()
+        self._received = 0
+        self._selector = selectors.DefaultSelector()
+        for stream in (self.process.stdout, self.process.stderr):
+            os.set_blocking(stream.fileno(), False)
+            self._selector.register(stream.fileno(), selectors.EVENT_READ)
+        self.returncode: int | None = None
+        self.cpu_seconds = 0.0
+
+    def send(self, data: bytes, close: bool = False) -> bool:
+        """Write `data` to the program's stdin; False when it no longer reads."""
         try:
+            self.process.stdin.write(data)
+            self.process.stdin.flush()
+            if close:
+                self.process.stdin.close()
+            return True
+        except (BrokenPipeError, ValueError, OSError):
+            return False
+
+    def _pump(self) -> bool:
+        """Wait for output once; False when there is nothing more to wait for."""
+        if self.stopped or not self._selector.get_map():
+            return False
+        remaining = self.deadline - time.monotonic()
+        if remaining <= 0:
+            self.stopped = "timeout"
+            return False
+        for key, _ in self._selector.select(timeout=remaining):
+            data = os.read(key.fd, 65536)
+            if not data:
+                self._selector.unregister(key.fd)
+                continue
+            self._received += len(data)
+            if self._received > self.limits.output_bytes:
+                self.stopped = "output_limit"
+                return False
+            if key.fd == self.process.stdout.fileno():
+                self._stdout += data
+            else:
+                self._stderr += data
+                del self._stderr[:-STDERR_TAIL_CHARS * 4]
+        return True
+
+    def read_line(self) -> bytes | None:
+        """The next line of stdout without its newline; None when none came (see `stopped`)."""
+        while True:
+            end = self._stdout.find(b"\n")
+            if end >= 0:
+                line = bytes(self._stdout[:end])
+                del self._stdout[: end + 1]
+                return line
+            if self.process.stdout.fileno() not in self._selector.get_map() or not self._pump():
+                return None
+
+    def read_all(self) -> bytes:
+        """Everything the program writes to stdout until it closes both streams, or is stopped."""
+        while self._pump():
+            pass
+        return bytes(self._stdout)
+
+    @property
+    def stderr_tail(self) -> str:
+        return self._stderr.decode("utf-8", "replace")[-STDERR_TAIL_CHARS:]
+
+    def finish(self) -> None:
+        """Kill the whole run, reap it and clean up; safe to call twice."""
+        if self.returncode is not None:
+            return
+        # Always kill: a finished program may have left children in its process group.
+        _kill_group(self.process)
+        # wait4, not wait: its CPU time includes the reaped program, which tells a CPU-limit kill
+        # apart from a crash (unshare reports a child killed by a signal as exit 1).
+        _, wait_status, usage = os.wait4(self.process.pid, 0)
+        self.returncode = self.process.returncode = os.waitstatus_to_exitcode(wait_status)
+        self.cpu_seconds = usage.ru_utime + usage.ru_stime
+        self._selector.close()
+        for stream in (self.process.stdin, self.process.stdout, self.process.stderr):
             try:
-                process.stdin.write(token + b"\n")
-                process.stdin.close()
-            except BrokenPipeError:
-                pass  # it died before reading: the exit status tells the rest
-            stdout, stderr, stopped = _collect(process, limits, started + limits.timeout_seconds)
-        finally:
-            # Always: a finished program may have left children in its process group.
-            _kill_group(process)
-            # wait4, not wait: its CPU time includes the reaped program, which tells a CPU-limit
-            # kill apart from a crash (unshare reports a child killed by a signal as exit 1).
-            _, wait_status, usage = os.wait4(process.pid, 0)
-            process.returncode = os.waitstatus_to_exitcode(wait_status)
-            process.stdout.close()
-            process.stderr.close()
+                stream.close()
+            except OSError:
+                pass
+        if self._workdir:
+            shutil.rmtree(self._workdir, ignore_errors=True)
+        if self.stopped is None and self.cpu_seconds >= self.limits.cpu_seconds:
+            self.stopped = "timeout"
+
+    def ending(self) -> str | None:
+        """Why the run ended early, once finished: None when nothing but the program itself ended it."""
+        if self.stopped:
+            return self.stopped
+        if self.returncode == SETUP_FAILED_EXIT and "think-prune-train sandbox:" in self.stderr_tail:
+            return "error"
+        if self.returncode in (-signal.SIGXCPU, -signal.SIGKILL) and self.cpu_seconds >= self.limits.cpu_seconds - 1:
+            return "timeout"  # without namespaces the CPU limit is what sends these
+        if "MemoryError" in self.stderr_tail:
+            return "memory"
+        return None
+
+
+def start(limits: Limits, program: str) -> Sandboxed:
+    """Start `program` (trusted text: it runs as `python -c`) in the sandbox `limits` describe."""
+    plan = _plan(limits.isolation, limits.python, limits.sandbox_user)
+    return Sandboxed(plan, limits, program, time.monotonic() + limits.timeout_seconds)
+
+
+def _run(plan: _Plan, source: str, limits: Limits) -> Outcome:
+    token = secrets.token_hex(16).encode()
+    run = Sandboxed(plan, limits, WRAPPER % {"mark": VERDICT_MARK}, time.monotonic() + limits.timeout_seconds)
+    try:
+        run.send(token + b"\n" + source.encode("utf-8", "surrogateescape"), close=True)
+        stdout = run.read_all()
     finally:
-        shutil.rmtree(workdir, ignore_errors=True)
-    stderr_tail = stderr.decode("utf-8", "replace")[-STDERR_TAIL_CHARS:]
-    if stopped is None and usage.ru_utime + usage.ru_stime >= limits.cpu_seconds:
-        stopped = "timeout"
-    status = _status(process.returncode, stdout, stderr_tail, token, stopped)
-    return Outcome(passed=status == "passed", status=status, duration=time.monotonic() - started,
-                   stderr_tail=stderr_tail, exit_code=process.returncode)
+        run.finish()
+    status = run.ending()
+    if status is None:
+        passed = run.returncode == 0 and stdout.endswith(b"\n" + VERDICT_MARK + token + b"\n")
+        status = "passed" if passed else "failed"
+    return Outcome(passed=status == "passed", status=status, duration=time.monotonic() - run.started,
+                   stderr_tail=run.stderr_tail, exit_code=run.returncode)
 
 
 def run_program(source: str, limits: Limits = Limits()) -> Outcome:
@@ -454,7 +575,9 @@ def isolation_report(limits: Limits = Limits()) -> str:
         plan = _plan(limits.isolation, limits.python, limits.sandbox_user)
     except SandboxUnavailable as unavailable:
         return f"isolation {limits.isolation!r} is NOT available: {unavailable}"
-    lines = [f"isolation: {limits.isolation}", f"interpreter: {plan.python} (-I -S -B)",
+    who = (f"runs as {limits.sandbox_user!r} (uid {plan.user}), not as root"
+           if plan.user is not None else "runs as the pipeline's user")
+    lines = [f"isolation: {limits.isolation}", f"interpreter: {plan.python} (-I -S -B)", f"user: {who}",
              f"wall clock: {limits.timeout_seconds}s, then the process group is killed",
              f"CPU: {limits.cpu_seconds}s per process (RLIMIT_CPU)",
              f"address space: {limits.memory_bytes} bytes per process (RLIMIT_AS)",
@@ -462,22 +585,24 @@ def isolation_report(limits: Limits = Limits()) -> str:
              f"output: {limits.output_bytes} bytes of stdout+stderr, then killed",
              "environment: scrubbed (PATH, LANG, HOME/TMPDIR = workdir)"]
     if plan.unshare is None:
-        nproc = "per real user, shared with every process of that user" if os.geteuid() else \
-            "NOT enforced: the pipeline runs as root, which the kernel exempts"
+        nproc = "per real user, shared with every process of that user"
         lines += [f"processes: {limits.max_processes} (RLIMIT_NPROC), {nproc}",
                   "network: NOT isolated", "file system: NOT isolated (only the cwd is empty)",
                   "processes: NOT isolated; a child that calls setsid() survives the kill",
                   "/proc and the pipeline's processes: visible"]
     else:
-        who = (f"runs as {limits.sandbox_user!r} (uid {plan.user}), since root ignores it"
-               if plan.user is not None else "runs as the pipeline's user")
-        lines += [f"processes: {limits.max_processes} per run (RLIMIT_NPROC per user namespace; "
-                  f"{who})",
-                  "network: own empty network namespace (no interface up, loopback included)",
-                  f"file system: read-only everywhere; workdir a {limits.workdir_bytes}-byte tmpfs",
+        folders = [path for path, is_dir in plan.binds if is_dir]
+        files = [path for path, is_dir in plan.binds if not is_dir]
+        lines += [f"processes: {limits.max_processes} per run (RLIMIT_NPROC per user namespace)",
+                  "network: own empty network namespace (no interface up, loopback included; no "
+                  "abstract Unix sockets of the host)",
+                  f"file system: a new root (pivot_root; the host's is detached) showing, read-only, only "
+                  f"{', '.join(folders)} and {len(files)} files (the interpreter, its shared libraries, "
+                  f"{', '.join(DEVICES)}); hidden: {', '.join(plan.hidden) or 'nothing'}; /tmp a "
+                  f"{limits.workdir_bytes}-byte tmpfs (the working directory)",
                   "PID namespace: the program cannot see or signal the pipeline; all its "
                   "processes die with it",
-                  "/proc: hidden; capabilities: none (bounding set emptied, no_new_privs)"]
-    lines.append("verdict: token line from the wrapper after the program ran, plus exit 0; "
-                 "not proof against code that walks interpreter frames (see the module docstring)")
+                  "/proc: absent; capabilities: none (bounding set emptied, no_new_privs)"]
+    lines.append("verdicts of code: judged in a separate process that never runs candidate code; the "
+                 "candidate's process only returns plain data (think_prune_train.verify.judge)")
     return "\n".join(lines)
