@@ -21,7 +21,7 @@ import gzip
 import importlib.util
 import json
 import os
-import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -40,6 +40,7 @@ from think_prune_train.verify.testplan import split_tests
 REPO = Path(__file__).resolve().parents[1]
 BEFORE = "39f5e0b"  # the last commit whose grader ran candidate and tests in one interpreter
 PROGRAMS = 200
+REPEATS = 3
 SHAPES = {
     "function_from_examples (plain asserts)": ("", "assert f(2)==5\nassert f(10)==21\nassert f(0)==1\n", None),
     "HumanEval check, plain asserts": ("", "def check(candidate):\n    assert candidate(2) == 5\n    assert candidate(10) == 21\n", "f"),
@@ -55,6 +56,7 @@ def old_grader():
     path.write_text(text)
     spec = importlib.util.spec_from_file_location("sandbox_before", path)
     module = importlib.util.module_from_spec(spec)
+    sys.modules["sandbox_before"] = module  # dataclasses look their module up
     spec.loader.exec_module(module)
     return module
 
@@ -66,17 +68,23 @@ def rate(function, count: int) -> tuple[float, list]:
 
 
 def grading_rows(before) -> list[str]:
+    """Before and now, interleaved, REPEATS times each; the median rate, and the passes of the last run."""
     rows = []
     verifier = VerifierParams(kind="code", workers=2)
     for shape, (prefix, tests, entry_point) in SHAPES.items():
         completions = [f"def f(x):\n    return 2 * x + 1  # {index}\n" for index in range(PROGRAMS)]
         answer = code_answer(tests, entry_point, prefix)
         grade(completions[:4], [answer] * 4, verifier)  # warm up: the first call probes the machine
-        after, graded = rate(lambda: grade(completions, [answer] * PROGRAMS, verifier), PROGRAMS)
         sources = [before.program_for(prefix + c, tests, entry_point) for c in completions]
-        earlier, outcomes = rate(lambda: before.run_many(sources, before.Limits(), workers=2), PROGRAMS)
-        rows.append(f"| {shape} | {earlier:.1f} ({sum(o.passed for o in outcomes)}/{PROGRAMS}) | "
-                    f"{after:.1f} ({int(graded['correct'].sum())}/{PROGRAMS}) |")
+        earlier, after = [], []
+        for _ in range(REPEATS):
+            rate_before, outcomes = rate(lambda: before.run_many(sources, before.Limits(), workers=2), PROGRAMS)
+            rate_now, graded = rate(lambda: grade(completions, [answer] * PROGRAMS, verifier), PROGRAMS)
+            earlier.append(rate_before)
+            after.append(rate_now)
+        rows.append(f"| {shape} | {statistics.median(earlier):.1f} ({sum(o.passed for o in outcomes)}/{PROGRAMS}) | "
+                    f"{statistics.median(after):.1f} ({int(graded['correct'].sum())}/{PROGRAMS}) | "
+                    f"{statistics.median(after) / statistics.median(earlier):.2f} |")
     return rows
 
 
@@ -98,29 +106,31 @@ def raw_rows() -> list[str]:
 
 def hostile_rows(before) -> list[str]:
     sys.path.insert(0, str(REPO / "tests"))
-    from hostile_code import CORRECT, JUDGE_TESTS, SPLIT_TESTS, hostile_completions
+    from hostile_code import CORRECT, SHAPES as TEST_SHAPES, AnswerServer, hostile_completions
 
     folder = Path(tempfile.mkdtemp(prefix="tpt-bench-"))
     os.chmod(folder, 0o755)
     secret = folder / "answers.txt"
     secret.write_text("{2: 5, 10: 21, 3: 7}")
     os.chmod(secret, 0o644)
-    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    server.bind(str(folder / "answers.sock"))
-    server.listen(64)
-    os.chmod(folder / "answers.sock", 0o777)
-    completions = hostile_completions(str(REPO), str(secret), str(folder / "answers.sock"), "tpt-bench-none")
-    rows = []
-    for label, tests, entry_point in (("plain asserts", SPLIT_TESTS, None), ("check with a loop", JUDGE_TESTS, "f")):
+    server = AnswerServer(folder)
+    completions = hostile_completions(str(REPO), str(secret), server.path, server.abstract)
+    rows, reached = [], {"before": 0, "now": 0}
+    for label, (tests, entry_point) in TEST_SHAPES.items():
         answer = code_answer(tests, entry_point, "")
         after = grade([CORRECT, *completions.values()], [answer] * (len(completions) + 1),
                       VerifierParams(kind="code", timeout_s=5, workers=2))["correct"].tolist()
+        reached["now"] += server.connections
+        server.connections = 0
         earlier = [o.passed for o in before.run_many(
             [before.program_for(c, tests, entry_point) for c in (CORRECT, *completions.values())],
             before.Limits(timeout_seconds=5), workers=2)]
+        reached["before"] += server.connections
+        server.connections = 0
         for name, was, now in zip(["(the honest answer)", *completions], earlier, after):
             rows.append(f"| {name} | {label} | {'PASSED' if was else 'failed'} | {'PASSED' if now else 'failed'} |")
     server.close()
+    rows.append(f"| (connections the host's answer servers accepted) | | {reached['before']} | {reached['now']} |")
     return rows
 
 
@@ -157,10 +167,13 @@ def dataset_rows() -> list[str]:
 
 def main() -> None:
     before = old_grader()
+    import torch  # noqa: F401 - prune and evaluate grade with torch loaded, which makes forking dearer
+
     lines = [machine_line(), "", f"# Code grading ({PROGRAMS} distinct trivial programs a row; 2 cores)", "",
-             "Through `grade` with 2 workers, programs per second (passed):", "",
-             f"| tests | before (one interpreter, {BEFORE}) | now (candidate and verdict apart) |",
-             "| --- | --- | --- |", *grading_rows(before), "",
+             f"Through `grade` with 2 workers, in a process that has imported torch as prune and evaluate have, "
+             f"programs per second (median of {REPEATS} interleaved runs; passed):", "",
+             f"| tests | before (one interpreter, {BEFORE}) | now (candidate and verdict apart) | now / before |",
+             "| --- | --- | --- | --- |", *grading_rows(before), "",
              "One raw program through `run_program` (`x = 1`), programs per second:", "",
              "| isolation | workers | programs/s | passed |", "| --- | --- | --- | --- |", *raw_rows(), "",
              "The hostile suite (tests/hostile_code.py) through the grader before and now:", "",

@@ -17,6 +17,7 @@ base, evaluate@r0, generate@r1) come back from the run-cache; only the main runs
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -68,8 +69,15 @@ def new_copy(root: Path, seed: int, overrides: list[str], cache: Path) -> dict:
     return yaml.safe_load((root / "params.yaml").read_text())
 
 
-def run_seed(seed: int, overrides: list[str], cache: Path, timed: bool = True) -> tuple[list[dict], dict[str, float]]:
-    with tempfile.TemporaryDirectory(prefix=f"tpt-bench-{seed}-") as folder:
+def run_seed(seed: int, overrides: list[str], cache: Path, timed: bool = True,
+             keep: Path | None = None) -> tuple[list[dict], dict[str, float]]:
+    if keep is not None:  # the copy stays in keep/seed-<S>[-control], for a look at its traces afterwards
+        folder = keep / f"seed-{seed}{'' if timed else '-control'}"
+        folder.mkdir(parents=True)
+        context = contextlib.nullcontext(str(folder))
+    else:
+        context = tempfile.TemporaryDirectory(prefix=f"tpt-bench-{seed}-")
+    with context as folder:
         root = Path(folder)
         params = new_copy(root, seed, overrides, cache)
         seconds: dict[str, float] = {}
@@ -146,15 +154,17 @@ def print_accuracy(results: dict[int, list[dict]], seeds: tuple[int, ...], title
 @click.option("--seeds", type=int, multiple=True, default=(0, 1, 2), show_default=True, help="Seeds to run (repeat).")
 @click.option("--control/--no-control", default=False, show_default=True,
               help=f"Also run the no-pruning control ({CONTROL}) for every seed.")
+@click.option("--keep", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Keep each run's copy of the repository under this new folder (default: delete them).")
 @click.argument("overrides", nargs=-1)
-def main(seeds: tuple[int, ...], control: bool, overrides: tuple[str, ...]) -> None:
+def main(seeds: tuple[int, ...], control: bool, keep: Path | None, overrides: tuple[str, ...]) -> None:
     """Run the pipeline once per seed and print Pass@1 per round (overall and per difficulty) and minutes per stage."""
     cache = REPO / ".dvc" / "cache"
     results, controls = {}, {}
     for seed in seeds:
-        results[seed] = run_seed(seed, list(overrides), cache)
+        results[seed] = run_seed(seed, list(overrides), cache, keep=keep)
         if control:
-            controls[seed] = run_seed(seed, [*overrides, CONTROL], cache, timed=False)
+            controls[seed] = run_seed(seed, [*overrides, CONTROL], cache, timed=False, keep=keep)
     click.echo(machine_line())
     click.echo(f"\noverrides: {' '.join(overrides) or '(default configuration)'}")
     print_accuracy({seed: rows for seed, (rows, _) in results.items()}, seeds, "Self-improvement (prune: keep correct)")

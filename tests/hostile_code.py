@@ -8,19 +8,64 @@ prune stage. None may pass. `CORRECT` is the honest answer, to show the tests ca
 
 from __future__ import annotations
 
+import os
+import socket
 import textwrap
+import threading
+from pathlib import Path
 
 CORRECT = "def f(x):\n    return 2 * x + 1\n"
 
-# Tests the pipeline evaluates itself (split) and tests that are code (run by the judge's process).
-SPLIT_TESTS = "import math\nassert f(2) == 5\nassert f(10) == 21\nassert math.isclose(f(3), 7)\n"
-JUDGE_TESTS = textwrap.dedent("""
-    import math
-    def check(candidate):
-        for x in (2, 10, 3):
-            assert candidate(x) == 2 * x + 1
-            assert math.isclose(candidate(x), 2 * x + 1)
-""")
+# The shapes of tests the suite runs against: (tests, entry point). The first two the pipeline
+# evaluates itself; the last two are code, run by the judge's process. Each cheat aims at a shape:
+# a lying `__eq__` at `==`, a patched `math.isclose` at isclose.
+SHAPES = {
+    "assert ==": ("assert f(2) == 5\nassert f(10) == 21\nassert f(3) == 7\n", None),
+    "assert math.isclose": ("import math\nassert math.isclose(f(2), 5)\nassert math.isclose(f(10), 21)\n"
+                            "assert math.isclose(f(3), 7)\n", None),
+    "check(), loop of ==": ("def check(candidate):\n    for x in (2, 10, 3):\n        assert candidate(x) == 2 * x + 1\n", "f"),
+    "check(), loop of isclose": ("import math\ndef check(candidate):\n    for x in (2, 10, 3):\n"
+                                 "        assert math.isclose(candidate(x), 2 * x + 1)\n", "f"),
+}
+EXPECTED = "{2: 5, 10: 21, 3: 7}"
+
+
+class AnswerServer:
+    """Unix socket servers on the host, a socket file in `folder` and an abstract name, handing out EXPECTED."""
+
+    def __init__(self, folder: Path):
+        self.path = str(folder / "answers.sock")
+        self.abstract = f"tpt-answers-{os.getpid()}-{id(self)}"
+        self.connections = 0
+        self.servers = []
+        for address in (self.path, "\0" + self.abstract):
+            server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            server.bind(address)
+            server.listen(64)
+            server.settimeout(0.05)
+            self.servers.append(server)
+        os.chmod(self.path, 0o777)
+        self.stopping = False
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def serve(self) -> None:
+        while not self.stopping:
+            for server in self.servers:
+                try:
+                    connection, _ = server.accept()
+                except OSError:
+                    continue
+                self.connections += 1
+                connection.sendall(EXPECTED.encode())
+                connection.close()
+
+    def close(self) -> None:
+        self.stopping = True
+        self.thread.join()
+        for server in self.servers:
+            server.close()
+
 
 # Serves the expected values to whoever connects: a host socket file and an abstract one.
 SOCKET_CLIENT = textwrap.dedent("""
@@ -93,6 +138,17 @@ def hostile_completions(repo: str, secret_file: str, socket_path: str, abstract_
                     frame = frame.f_back
                 return 0
         """),
+        "walk frames to the harness's token and print its verdict": textwrap.dedent("""
+            import os, sys
+            frame = sys._getframe()
+            while frame is not None:
+                if isinstance(frame.f_locals.get("token"), bytes):
+                    os.write(1, b"\\nthink-prune-train sandbox verdict " + frame.f_locals["token"] + b"\\n")
+                    os._exit(0)
+                frame = frame.f_back
+            def f(x):
+                return 0
+        """),
         "walk frames and send a fake reply": textwrap.dedent("""
             import sys
             def f(x):
@@ -130,9 +186,11 @@ def hostile_completions(repo: str, secret_file: str, socket_path: str, abstract_
         "exit with success during the tests": "import sys\ndef f(x):\n    sys.exit(0)\n",
         "raise SystemExit during the tests": "def f(x):\n    raise SystemExit(0)\n",
         "read the tests from any file": textwrap.dedent("""
-            import os, re
-            TABLE = {}
-            for top, folders, files in os.walk("/"):
+            import os, re, time
+            TABLE, started = {}, time.monotonic()
+            for top, folders, files in [*os.walk(os.getcwd()), *os.walk("/tmp"), *os.walk("/")]:
+                if TABLE or time.monotonic() - started > 2:
+                    break
                 for name in files:
                     try:
                         with open(os.path.join(top, name), errors="ignore") as handle:

@@ -8,15 +8,13 @@ on tests that run in the judge's process.
 from __future__ import annotations
 
 import os
-import socket
 import tempfile
 import textwrap
-import threading
 from pathlib import Path
 
 import pytest
 
-from hostile_code import CORRECT, JUDGE_TESTS, SPLIT_TESTS, hostile_completions
+from hostile_code import CORRECT, EXPECTED, SHAPES, AnswerServer, hostile_completions
 from think_prune_train.params import VerifierParams
 from think_prune_train.verify import plain
 from think_prune_train.verify.code import code_answer
@@ -27,7 +25,7 @@ from think_prune_train.verify.testplan import split_tests
 
 REPO = Path(__file__).resolve().parents[1]
 FAST = Limits(timeout_seconds=5, cpu_seconds=3, memory_bytes=512 << 20)
-EXPECTED = "{2: 5, 10: 21, 3: 7}"
+SPLIT_TESTS, JUDGE_TESTS = SHAPES["assert math.isclose"][0], SHAPES["check(), loop of isclose"][0]
 
 
 def namespace_available() -> bool:
@@ -39,43 +37,6 @@ def namespace_available() -> bool:
 
 
 needs_namespace = pytest.mark.skipif(not namespace_available(), reason="user namespaces are not available here")
-
-
-class AnswerServer:
-    """Unix socket servers on the host (a socket file and an abstract name) that hand out the answers."""
-
-    def __init__(self, folder: Path):
-        self.path = str(folder / "answers.sock")
-        self.abstract = f"tpt-answers-{os.getpid()}"
-        self.connections = 0
-        self.servers = []
-        for address in (self.path, "\0" + self.abstract):
-            server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            server.bind(address)
-            server.listen(8)
-            server.settimeout(0.2)
-            self.servers.append(server)
-        os.chmod(self.path, 0o777)
-        self.stopping = False
-        self.thread = threading.Thread(target=self.serve, daemon=True)
-        self.thread.start()
-
-    def serve(self):
-        while not self.stopping:
-            for server in self.servers:
-                try:
-                    connection, _ = server.accept()
-                except (TimeoutError, OSError):
-                    continue
-                self.connections += 1
-                connection.sendall(EXPECTED.encode())
-                connection.close()
-
-    def close(self):
-        self.stopping = True
-        self.thread.join()
-        for server in self.servers:
-            server.close()
 
 
 @pytest.fixture
@@ -172,7 +133,7 @@ def test_judge_many_keeps_order():
 
 
 @needs_namespace
-@pytest.mark.parametrize("tests, entry_point", [(SPLIT_TESTS, None), (JUDGE_TESTS, "f")], ids=["split", "judge"])
+@pytest.mark.parametrize("tests, entry_point", SHAPES.values(), ids=SHAPES.keys())
 def test_no_hostile_completion_passes_through_grade(host, tests, entry_point):
     completions, server = host
     answer = code_answer(tests, entry_point, "")

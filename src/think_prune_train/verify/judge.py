@@ -27,8 +27,10 @@ line the candidate prints or writes is read as a verdict.
 from __future__ import annotations
 
 import ast
+import dataclasses
 import functools
 import os
+import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -40,6 +42,10 @@ from think_prune_train.verify.sandbox import Limits, Sandboxed, _plan, start
 from think_prune_train.verify.testplan import Split, candidate_names, split_tests
 
 PLAIN_SOURCE = Path(plain.__file__).read_text(encoding="utf-8")
+# Sets of tests one judge's process judges before it is replaced by a fresh one.
+JUDGE_REUSE = 64
+# Calls to the candidate are all sent at once when they take fewer bytes than this (a pipe holds 64 KiB).
+PIPELINE_BYTES = 32 << 10
 
 # Shared by both programs: the pipe to the pipeline is a private copy of stdin and stdout; the
 # program's own fd 0 reads /dev/null and fd 1 goes to stderr, so nothing printed reaches the pipe.
@@ -144,9 +150,8 @@ class _TptCandidateFailed(BaseException):
     """A call failed in a way the tests must not catch (not an Exception: `except Exception` misses it)."""
 
 
-def _tpt_judge():
-    receive, send = _tpt_channel()
-    tests, entry_point, described = receive()
+def _tpt_judge(receive, send, header):
+    tests, entry_point, described = header
     state = {"number": 0, "failure": None}
 
     def fail(status, detail):
@@ -219,7 +224,17 @@ def _tpt_judge():
     send(("verdict",) + (state["failure"] or verdict))
 
 
-_tpt_judge()
+def _tpt_judge_each():
+    """One set of tests after another (a warm judge), until the pipeline closes the pipe."""
+    receive, send = _tpt_channel()
+    while True:
+        header = receive()
+        if header is None:
+            return
+        _tpt_judge(receive, send, header)
+
+
+_tpt_judge_each()
 '''
 
 
@@ -268,7 +283,12 @@ def _ended(process: Sandboxed, default: str) -> str:
 def _with_split(source: str, split: Split, limits: Limits) -> tuple[str, str, Sandboxed]:
     runner = start(limits, RUNNER)
     try:
-        runner.send((plain.encode((source, sorted({call.name for call in split.calls}))) + "\n").encode())
+        header = (plain.encode((source, sorted({call.name for call in split.calls}))) + "\n").encode()
+        requests = [(plain.encode((number, call.name, call.args, call.kwargs)) + "\n").encode()
+                    for number, call in enumerate(split.calls)]
+        # Small enough for the pipe's buffer: send every call at once, saving a round trip per call.
+        pipelined = len(header) + sum(map(len, requests)) < PIPELINE_BYTES
+        runner.send(header + b"".join(requests) if pipelined else header)
         loaded = _line(runner)
         if not (isinstance(loaded, tuple) and loaded and loaded[0] == "loaded"):
             why = f"the completion raised {loaded[1][0]}: {loaded[2]}" if (
@@ -277,7 +297,8 @@ def _with_split(source: str, split: Split, limits: Limits) -> tuple[str, str, Sa
             return _ended(runner, "failed"), str(why)[:300], runner
         results = []
         for number, call in enumerate(split.calls):
-            runner.send((plain.encode((number, call.name, call.args, call.kwargs)) + "\n").encode())
+            if not pipelined:
+                runner.send(requests[number])
             reply = _line(runner)
             if not (isinstance(reply, tuple) and len(reply) >= 3 and reply[0] == number):
                 status = _ended(runner, "failed")
@@ -289,11 +310,52 @@ def _with_split(source: str, split: Split, limits: Limits) -> tuple[str, str, Sa
         runner.finish()
 
 
-def _with_judge(source: str, tests: str, entry_point: str | None, limits: Limits) -> tuple[str, str, Sandboxed]:
+class _Judges:
+    """Warm judge processes: one per worker thread, each reused for up to JUDGE_REUSE sets of tests.
+
+    Safe to reuse because a judge never runs candidate code: what reaches it from a candidate is
+    plain data, decoded by its own code. Each set of tests gets a fresh namespace and its own
+    deadline; a judge that ended a set without a verdict (a timeout, a candidate that died in the
+    middle of a call) is discarded, never reused.
+    """
+
+    def __init__(self, limits: Limits):
+        # A judge's CPU limit covers every set of tests it judges; each set still has its own wall clock.
+        self.limits = dataclasses.replace(limits, cpu_seconds=limits.cpu_seconds * JUDGE_REUSE)
+        self.timeout = limits.timeout_seconds
+        self.local, self.lock, self.started = threading.local(), threading.Lock(), []
+
+    def get(self) -> Sandboxed:
+        judge = getattr(self.local, "judge", None)
+        if judge is None or judge.returncode is not None or self.local.uses >= JUDGE_REUSE:
+            if judge is not None:
+                judge.finish()
+            judge = start(self.limits, JUDGE)
+            self.local.judge, self.local.uses = judge, 0
+            with self.lock:
+                self.started.append(judge)
+        self.local.uses += 1
+        judge.renew(time.monotonic() + self.timeout)
+        return judge
+
+    def discard(self) -> None:
+        judge = getattr(self.local, "judge", None)
+        if judge is not None:
+            judge.finish()
+            self.local.judge = None
+
+    def close(self) -> None:
+        with self.lock:
+            for judge in self.started:
+                judge.finish()
+
+
+def _with_judge(source: str, tests: str, entry_point: str | None, limits: Limits,
+                judges: _Judges) -> tuple[str, str, Sandboxed]:
     runner = start(limits, RUNNER)
-    judge = None
+    judge, verdict = None, False
     try:
-        judge = start(limits, JUDGE)
+        judge = judges.get()
         runner.send((plain.encode((source, list(_names(tests, entry_point)))) + "\n").encode())
         loaded = _line(runner)
         if not (isinstance(loaded, tuple) and len(loaded) == 2 and loaded[0] == "loaded" and isinstance(loaded[1], dict)):
@@ -304,6 +366,7 @@ def _with_judge(source: str, tests: str, entry_point: str | None, limits: Limits
         while True:
             message = _line(judge)
             if isinstance(message, tuple) and len(message) == 3 and message[0] == "verdict":
+                verdict = True
                 return str(message[1]), str(message[2])[:300], runner
             if not (isinstance(message, tuple) and len(message) == 5 and message[0] == "call"):
                 return _ended(judge, "error"), "the judge stopped: " + judge.stderr_tail[-300:], runner
@@ -316,11 +379,12 @@ def _with_judge(source: str, tests: str, entry_point: str | None, limits: Limits
             judge.send(reply + b"\n")
     finally:
         runner.finish()
-        if judge is not None:
-            judge.finish()
+        if judge is not None and not verdict:
+            judges.discard()
 
 
-def judge_program(source: str, tests: str, entry_point: str | None, limits: Limits = Limits()) -> Judged:
+def judge_program(source: str, tests: str, entry_point: str | None, limits: Limits = Limits(),
+                  judges: _Judges | None = None) -> Judged:
     """Grade `source` (the completion, after its prefix) against `tests`; see the module docstring.
 
     HumanEval style: `tests` define `check(candidate)`, called with the function `entry_point`
@@ -332,8 +396,14 @@ def judge_program(source: str, tests: str, entry_point: str | None, limits: Limi
     split = _split(tests, entry_point)
     if split is not None:
         status, detail, runner = _with_split(source, split, limits)
+    elif judges is None:
+        judges = _Judges(limits)
+        try:
+            status, detail, runner = _with_judge(source, tests, entry_point, limits, judges)
+        finally:
+            judges.close()
     else:
-        status, detail, runner = _with_judge(source, tests, entry_point, limits)
+        status, detail, runner = _with_judge(source, tests, entry_point, limits, judges)
     return Judged(passed=status == "passed", status=status, detail=detail,
                   judged_by="pipeline" if split is not None else "judge",
                   duration=time.monotonic() - started, stderr_tail=runner.stderr_tail)
@@ -344,10 +414,14 @@ def judge_many(programs: Sequence[tuple[str, str, str | None]], limits: Limits =
     """`judge_program` for each (source, tests, entry_point), in parallel; results in order."""
     programs = list(programs)
     _plan(limits.isolation, limits.python, limits.sandbox_user)  # fail once, before any thread
-    with ThreadPoolExecutor(max_workers=max(1, workers or 1)) as pool:
-        judged = pool.map(lambda program: judge_program(*program, limits=limits), programs)
-        if progress is not None:
-            from tqdm import tqdm
+    judges = _Judges(limits)
+    try:
+        with ThreadPoolExecutor(max_workers=max(1, workers or 1)) as pool:
+            judged = pool.map(lambda program: judge_program(*program, limits=limits, judges=judges), programs)
+            if progress is not None:
+                from tqdm import tqdm
 
-            judged = tqdm(judged, total=len(programs), desc=progress, unit="program")
-        return list(judged)
+                judged = tqdm(judged, total=len(programs), desc=progress, unit="program")
+            return list(judged)
+    finally:
+        judges.close()

@@ -128,80 +128,95 @@ class Outcome:
 
 
 
-# Runs inside the namespaces, as their root, before any program code: builds the new root, sets
-# the limits, then execs the interpreter. argv: see `_command` (no json: importing it costs 13 ms).
-LAUNCHER = r'''
-import ctypes, os, resource, sys
+# Runs inside the namespaces, as their root, as the first lines of every program: builds the new
+# root, sets the limits, drops every capability, then returns to the program's own lines in the
+# same interpreter (a second interpreter would cost 14 ms a run). argv: see `_command`. No json:
+# importing it costs 13 ms.
+LAUNCHER = r"""
+def _tpt_enter_sandbox():
+    import ctypes, os, resource, sys
 
-def fail(what):
-    err = ctypes.get_errno()
-    sys.stderr.write("think-prune-train sandbox: %s failed: %s\n" % (what, os.strerror(err)))
-    sys.exit(125)
+    def fail(what):
+        err = ctypes.get_errno()
+        sys.stderr.write("think-prune-train sandbox: %s failed: %s\n" % (what, os.strerror(err)))
+        sys.stderr.flush()
+        os._exit(125)
 
-root, python, program = sys.argv[1], sys.argv[2], sys.argv[3]
-pivot_root, workdir_bytes, cpu, memory, file_size, processes = (int(value) for value in sys.argv[4:10])
-binds = [(line[1:], line[0] == "d") for line in sys.argv[10].split("\n") if line]
-hidden = [line for line in sys.argv[11].split("\n") if line]
-libc = ctypes.CDLL(None, use_errno=True)
-libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
-MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_BIND, MS_REC, MNT_DETACH = 1, 2, 4, 8, 4096, 16384, 2
+    root = sys.argv[1]
+    pivot_root, workdir_bytes, cpu, memory, file_size, processes = (int(value) for value in sys.argv[2:8])
+    binds = [(line[1:], line[0] == "d") for line in sys.argv[8].split("\n") if line]
+    hidden = [line for line in sys.argv[9].split("\n") if line]
+    del sys.argv[1:]
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
+    MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_BIND, MS_REC, MNT_DETACH = 1, 2, 4, 8, 4096, 16384, 2
 
-def mount(source, target, kind, flags, data, what):
-    if libc.mount(source, target.encode(), kind, flags, data) != 0:
-        fail(what)
+    def mount(source, target, kind, flags, data, what):
+        if libc.mount(source, target.encode(), kind, flags, data) != 0:
+            fail(what)
 
-mount(b"tmpfs", root, b"tmpfs", MS_NOSUID | MS_NODEV, b"size=64k,mode=0755", "mounting the new root")
-for path, is_dir in binds:
-    target = root + path
-    if is_dir:
-        os.makedirs(target, exist_ok=True)
-    else:
-        os.makedirs(os.path.dirname(target), exist_ok=True)
-        os.close(os.open(target, os.O_CREAT | os.O_WRONLY, 0o600))
-    mount(path.encode(), target, None, MS_BIND | MS_REC, None, "binding " + path)
-for path in hidden:
-    mount(b"tmpfs", root + path, b"tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, b"size=4k",
-          "hiding " + path)
-os.makedirs(root + "/tmp", exist_ok=True)
-os.chdir(root)
-# pivot_root(".", ".") stacks the old root under the new one; detaching it leaves no way back.
-if libc.syscall(pivot_root, b".", b".") != 0:
-    fail("pivot_root")
-if libc.umount2(b".", MNT_DETACH) != 0:
-    fail("detaching the old root")
-os.chdir("/")
+    mount(b"tmpfs", root, b"tmpfs", MS_NOSUID | MS_NODEV, b"size=64k,mode=0755", "mounting the new root")
+    for path, is_dir in binds:
+        target = root + path
+        if is_dir:
+            os.makedirs(target, exist_ok=True)
+        else:
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            os.close(os.open(target, os.O_CREAT | os.O_WRONLY, 0o600))
+        mount(path.encode(), target, None, MS_BIND | MS_REC, None, "binding " + path)
+    for path in hidden:
+        mount(b"tmpfs", root + path, b"tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, b"size=4k",
+              "hiding " + path)
+    os.makedirs(root + "/tmp", exist_ok=True)
+    os.chdir(root)
+    # pivot_root(".", ".") stacks the old root under the new one; detaching it leaves no way back.
+    if libc.syscall(pivot_root, b".", b".") != 0:
+        fail("pivot_root")
+    if libc.umount2(b".", MNT_DETACH) != 0:
+        fail("detaching the old root")
+    os.chdir("/")
 
-class MountAttr(ctypes.Structure):
-    _fields_ = [("attr_set", ctypes.c_uint64), ("attr_clr", ctypes.c_uint64),
-                ("propagation", ctypes.c_uint64), ("userns_fd", ctypes.c_uint64)]
+    class MountAttr(ctypes.Structure):
+        _fields_ = [("attr_set", ctypes.c_uint64), ("attr_clr", ctypes.c_uint64),
+                    ("propagation", ctypes.c_uint64), ("userns_fd", ctypes.c_uint64)]
 
-SYS_MOUNT_SETATTR, AT_FDCWD, AT_RECURSIVE, MOUNT_ATTR_RDONLY = 442, -100, 0x8000, 1
-attr = MountAttr(MOUNT_ATTR_RDONLY, 0, 0, 0)
-if libc.syscall(SYS_MOUNT_SETATTR, AT_FDCWD, b"/", AT_RECURSIVE, ctypes.byref(attr),
-                ctypes.sizeof(attr)) != 0:
-    fail("making the file system read-only (mount_setattr, Linux 5.12+)")
-mount(b"tmpfs", "/tmp", b"tmpfs", MS_NOSUID | MS_NODEV, b"size=%d,mode=0700" % workdir_bytes,
-      "mounting the tmpfs working directory")
-os.chdir("/tmp")
+    SYS_MOUNT_SETATTR, AT_FDCWD, AT_RECURSIVE, MOUNT_ATTR_RDONLY = 442, -100, 0x8000, 1
+    attr = MountAttr(MOUNT_ATTR_RDONLY, 0, 0, 0)
+    if libc.syscall(SYS_MOUNT_SETATTR, AT_FDCWD, b"/", AT_RECURSIVE, ctypes.byref(attr),
+                    ctypes.sizeof(attr)) != 0:
+        fail("making the file system read-only (mount_setattr, Linux 5.12+)")
+    mount(b"tmpfs", "/tmp", b"tmpfs", MS_NOSUID | MS_NODEV, b"size=%d,mode=0700" % workdir_bytes,
+          "mounting the tmpfs working directory")
+    os.chdir("/tmp")
 
-# The kernel sends SIGXCPU at the soft limit, which PID 1 ignores; SIGKILL at the hard one cannot be.
-resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
-resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
-resource.setrlimit(resource.RLIMIT_FSIZE, (file_size, file_size))
-resource.setrlimit(resource.RLIMIT_NPROC, (processes, processes))
-resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    # The kernel sends SIGXCPU at the soft limit, which PID 1 ignores; SIGKILL at the hard one cannot be.
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
+    resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (file_size, file_size))
+    resource.setrlimit(resource.RLIMIT_NPROC, (processes, processes))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
-PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS = 24, 38
-if libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
-    fail("setting no_new_privs")
-# Root keeps through exec only the capabilities in its bounding set: empty it.
-for capability in range(64):
-    if libc.prctl(PR_CAPBSET_DROP, capability, 0, 0, 0) != 0:
-        break
-environment = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": "/tmp", "TMPDIR": "/tmp",
-               "PYTHONDONTWRITEBYTECODE": "1", "PYTHONHASHSEED": "0"}
-os.execve(python, [python, "-I", "-S", "-B", "-c", program], environment)
-'''
+    PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS = 24, 38
+    if libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
+        fail("setting no_new_privs")
+    for capability in range(64):  # nothing gained back through exec
+        if libc.prctl(PR_CAPBSET_DROP, capability, 0, 0, 0) != 0:
+            break
+
+    class CapHeader(ctypes.Structure):
+        _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+    class CapData(ctypes.Structure):
+        _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32), ("inheritable", ctypes.c_uint32)]
+
+    # No exec follows, so the capabilities this process holds now must go too (version 3: 64 bits).
+    if libc.capset(ctypes.byref(CapHeader(0x20080522, 0)), (CapData * 2)()) != 0:
+        fail("dropping capabilities")
+
+
+_tpt_enter_sandbox()
+del _tpt_enter_sandbox
+"""
 
 # `run_program`'s program: takes the token and the source from stdin, then runs the source; the
 # token line is written only when the source returned normally.
@@ -380,7 +395,7 @@ def _command(plan: _Plan, limits: Limits, program: str) -> list[str]:
                limits.memory_bytes, limits.file_size_bytes, limits.max_processes)
     binds = "\n".join(("d" if is_dir else "f") + path for path, is_dir in plan.binds)
     return [plan.unshare, "--user", "--map-root-user", "--net", "--mount", "--pid", "--fork",
-            "--kill-child", plan.python, "-I", "-S", "-B", "-c", LAUNCHER, plan.root, plan.python, program,
+            "--kill-child", plan.python, "-I", "-S", "-B", "-c", LAUNCHER + program, plan.root,
             *map(str, numbers), binds, "\n".join(plan.hidden)]
 
 
@@ -393,6 +408,11 @@ def _set_rlimits(limits: Limits) -> None:
     resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_size_bytes, limits.file_size_bytes))
     resource.setrlimit(resource.RLIMIT_NPROC, (limits.max_processes, limits.max_processes))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+
+
+@functools.lru_cache(maxsize=1)
+def _setpriv() -> str | None:
+    return shutil.which("setpriv", path="/usr/bin:/bin:/usr/sbin:/sbin")
 
 
 def _kill_group(process: subprocess.Popen) -> None:
@@ -417,12 +437,18 @@ class Sandboxed:
         self._workdir = tempfile.mkdtemp(prefix="tpt-sandbox-") if plan.unshare is None else None
         if self._workdir and plan.user is not None:
             os.chown(self._workdir, plan.user, plan.group)
+        command, user = _command(plan, limits, program), plan.user
+        setpriv = _setpriv()
+        if user is not None and setpriv:
+            # Popen(user=...) forks the whole pipeline (6 ms with torch loaded, more with a model);
+            # without it Python uses vfork, and setpriv drops to the user before unshare runs.
+            command = [setpriv, f"--reuid={plan.user}", f"--regid={plan.group}", "--clear-groups", *command]
+            user = None
         self.process = subprocess.Popen(
-            _command(plan, limits, program), cwd=self._workdir or "/",
-            env=_environment(self._workdir or "/tmp"),
+            command, cwd=self._workdir or "/", env=_environment(self._workdir or "/tmp"),
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            start_new_session=True, close_fds=True, user=plan.user, group=plan.group,
-            extra_groups=[] if plan.user is not None else None,
+            start_new_session=True, close_fds=True, user=user, group=plan.group if user is not None else None,
+            extra_groups=[] if user is not None else None,
             preexec_fn=functools.partial(_set_rlimits, limits) if plan.unshare is None else None)
         self._stdout, self._stderr = bytearray(), bytearray()
         self._received = 0
@@ -432,6 +458,10 @@ class Sandboxed:
             self._selector.register(stream.fileno(), selectors.EVENT_READ)
         self.returncode: int | None = None
         self.cpu_seconds = 0.0
+
+    def renew(self, deadline: float) -> None:
+        """A new task for a reused process: a new deadline and a fresh output allowance."""
+        self.deadline, self.stopped, self._received = deadline, None, 0
 
     def send(self, data: bytes, close: bool = False) -> bool:
         """Write `data` to the program's stdin; False when it no longer reads."""
