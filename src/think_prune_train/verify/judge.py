@@ -22,6 +22,13 @@ taught by train. So the candidate's code and the judgement of it never share an 
 
 The verdict is the pipeline's (split tests) or the judge's, read from the judge's own pipe; no
 line the candidate prints or writes is read as a verdict.
+
+What is left, stated plainly: tests are only as strong as they are. A candidate can still special-
+case the inputs its question shows (MBPP shows one test in the question; function_from_examples
+shows three values and checks five more for that reason), and tests that catch every exception or
+check only a type pass what they pass. A question whose tests hand the candidate a callback is
+never passed ("unsplittable"). Warm judges run the tests of several questions one after another
+in one process: a test that changes a module's state (`random.seed`) changes it for the next.
 """
 
 from __future__ import annotations

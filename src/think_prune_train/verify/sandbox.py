@@ -41,6 +41,12 @@ working directory, the scrubbed environment and, as root, the drop to `Limits.sa
 network, file system or PID isolation, and a child that calls `setsid()` escapes the kill. It must
 be asked for by name; nothing falls back to it silently.
 
+What this does not stop, stated plainly: the program shares the host's kernel, and no seccomp
+filter narrows its system calls, so a kernel exploit would leave any namespace sandbox (gVisor or a
+VM is the next step up). Under `isolation="none"` it can read every world-readable file, the
+repository's data (and so the tests' expected values) included, and reach host sockets: that
+mode is for machines without user namespaces and code trusted more, as its name says.
+
 `run_program` says "passed" when the program ran to its end and exited 0: it needs exit status 0
 *and* stdout ending in a line carrying a random token that the parent draws for the run. The
 token comes on stdin ahead of the program's text, and a wrapper writes the token line only when
