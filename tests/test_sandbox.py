@@ -332,6 +332,22 @@ def test_killing_the_parent_is_harmless():
 
 
 @needs_namespace
+def test_the_program_holds_no_capability_to_remount_unmount_or_chroot():
+    source = textwrap.dedent("""
+        import ctypes, os, sys
+        libc = ctypes.CDLL(None, use_errno=True)
+        MS_REMOUNT, MS_BIND = 32, 4096
+        results = [libc.mount(b"none", b"/", None, MS_REMOUNT | MS_BIND, None),  # read-write again
+                   libc.mount(b"tmpfs", b"/usr", b"tmpfs", 0, None),
+                   libc.umount2(b"/usr", 2), libc.chroot(b"/tmp"), libc.unshare(0x10000000)]
+        print(results, file=sys.stderr)
+        assert results == [-1] * 5, results
+    """)
+    outcome = run_hostile(source)
+    assert outcome.passed, outcome.stderr_tail
+
+
+@needs_namespace
 def test_host_processes_are_invisible():
     outcome = run_hostile("import os\nassert not os.path.exists('/proc'), os.listdir('/proc')\n")
     assert outcome.passed, outcome.stderr_tail

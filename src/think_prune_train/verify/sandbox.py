@@ -13,7 +13,7 @@ How a run is isolated (`isolation="namespace"`, the default):
   namespace) of the host are out of reach. In the PID namespace the program cannot see or signal
   the pipeline, and when it (PID 1 there) exits or is killed, the kernel kills everything it
   forked, `setsid()` or not.
-- A small launcher, trusted code that runs inside the namespaces before the program, builds a new
+- A launcher, trusted code that runs inside the namespaces as the program's first lines, builds a new
   root file system out of a tmpfs and read-only bind mounts of only what the interpreter needs: the
   interpreter, its standard library (with `site-packages` hidden), the shared libraries that it
   and the standard library's extension modules link to (found with `ldd` once per machine), and
@@ -22,9 +22,11 @@ How a run is isolated (`isolation="namespace"`, the default):
   repository, no data set, no DVC cache, no `/etc`, no host `/tmp` and no socket file of the host.
   It then makes every mount read-only (`mount_setattr(AT_RECURSIVE)`), mounts a size-capped tmpfs
   on `/tmp` as the working directory (the only writable place), and leaves `/proc` out. Last it
-  sets the rlimits (CPU seconds, address space, file size, processes, no core dumps), sets
-  no_new_privs, drops every capability from the bounding set and execs the interpreter, so the
-  program holds no capability and cannot remount, unmount or `chroot` its way out.
+  sets the rlimits (CPU seconds, address space, file size, processes, no core dumps), sets the
+  namespace's own limit of user namespaces to 0 (no nested one), sets no_new_privs, empties the
+  bounding set and drops every capability it holds (`capset`), then returns to the program's own
+  lines in the same interpreter: the program holds no capability and cannot remount, unmount or
+  `chroot` its way out.
 - RLIMIT_NPROC: the kernel counts processes per user *per user namespace*, so the cap is per run,
   not shared by parallel runs. It ignores the limit for real root, though: when the pipeline runs
   as root, every run (in either isolation) first drops to an unprivileged user
@@ -174,6 +176,13 @@ def _tpt_enter_sandbox():
         mount(b"tmpfs", root + path, b"tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, b"size=4k",
               "hiding " + path)
     os.makedirs(root + "/tmp", exist_ok=True)
+    # No user namespace inside this one (the limit is this namespace's own): a nested one would give
+    # the program capabilities again, over its own mounts only, but over much more of the kernel.
+    try:
+        with open("/proc/sys/user/max_user_namespaces", "w") as limit:
+            limit.write("0")
+    except OSError:
+        pass  # an older kernel: the program's mounts stay locked and read-only all the same
     os.chdir(root)
     # pivot_root(".", ".") stacks the old root under the new one; detaching it leaves no way back.
     if libc.syscall(pivot_root, b".", b".") != 0:
@@ -638,7 +647,8 @@ def isolation_report(limits: Limits = Limits()) -> str:
                   f"{limits.workdir_bytes}-byte tmpfs (the working directory)",
                   "PID namespace: the program cannot see or signal the pipeline; all its "
                   "processes die with it",
-                  "/proc: absent; capabilities: none (bounding set emptied, no_new_privs)"]
+                  "/proc: absent; capabilities: none (capset to nothing, bounding set emptied, "
+                  "no_new_privs); no nested user namespace (its limit set to 0)"]
     lines.append("verdicts of code: judged in a separate process that never runs candidate code; the "
                  "candidate's process only returns plain data (think_prune_train.verify.judge)")
     return "\n".join(lines)
