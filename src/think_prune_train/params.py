@@ -14,6 +14,7 @@ path in front (`base.tiny.heads`, `teacher_selection.candidates.big.warmup.epoch
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import re
 import string
@@ -128,6 +129,33 @@ class PrepareParams:
             f"four times as many task items to measure the mix of difficulties, which would run for hours",
         )
         _check_question_template(self.question_template)
+        _check_settings_read(self)
+
+
+# The prepare keys only some tasks read (each task reads seed, the sizes and `task` itself). A key
+# the chosen task does not read must keep its default: a custom value there would do nothing.
+FILE_TASKS = ("gsm8k", "math", "code")
+TASK_SETTINGS = {
+    **{task: ("source", "max_question_chars") for task in FILE_TASKS},
+    "function_from_examples": (),
+}
+REASONING_GYM_SETTINGS = ("task_options", "question_template", "compact")
+OPTIONAL_SETTINGS = ("source", "max_question_chars", "task_options", "question_template", "compact")
+
+
+def _check_settings_read(prepare: PrepareParams) -> None:
+    reads = TASK_SETTINGS.get(prepare.task, REASONING_GYM_SETTINGS)
+    kind = f"task {prepare.task}" if prepare.task in TASK_SETTINGS else f"reasoning-gym task {prepare.task}"
+    defaults = PrepareParams.__dataclass_fields__
+    for name in OPTIONAL_SETTINGS:
+        default = defaults[name].default_factory() if defaults[name].default is dataclasses.MISSING else defaults[name].default
+        value = getattr(prepare, name)
+        readers = [task for task, keys in TASK_SETTINGS.items() if name in keys] or ["reasoning-gym tasks"]
+        _check(
+            name in reads or value == default, name,
+            f"{shown(value)} does nothing with {kind}: only {', '.join(readers)} read it; remove it or set it back "
+            f"to {json.dumps(default)}",
+        )
 
 
 def _cut(text: str, limit: int = 60) -> str:
