@@ -43,6 +43,8 @@ MAX_INTEGER = 2**63 - 1
 _INTEGER_LITERAL = re.compile(r"[-+]?(?:[0-9][0-9_]*|0[xX][0-9a-fA-F_]+|0[oO][0-7_]+|0[bB][01_]+)")
 _MAX_INTEGER_CHARS = 30
 _STRING_TAG = "tag:yaml.org,2002:str"
+# Params nest a handful of levels (teacher_selection.candidates.<name>.warmup.epochs is the deepest).
+MAX_DEPTH = 32
 
 
 class InputFileError(Error, ValueError):
@@ -108,6 +110,7 @@ def read_bounded(path: str | Path, limit: int, what: str = "file") -> bytes:
 def _dotted(path: tuple) -> str:
     text = ""
     for part in path:
+        part = part if isinstance(part, int) or len(str(part)) <= SHOWN_CHARS else f"{str(part)[:SHOWN_CHARS]}..."
         text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
     return text or "top level"
 
@@ -171,6 +174,8 @@ def check_yaml_structure(text: str, name: str) -> dict[tuple, int]:
                     if resolver.resolve(yaml.ScalarNode, key, (True, False)) != _STRING_TAG:
                         refuse(line, f"key {shown(key)} in {where} reads as a number, boolean or null, not text; "
                                      f"quote it.")
+                if _value_problem(key):
+                    refuse(line, f"key {shown(key)} in {where} {_value_problem(key)}.")
                 if key in frame.keys:
                     refuse(line, f"duplicate key {_dotted(frame.path + (key,))} (first on line {frame.keys[key]}); "
                                  f"a YAML reader keeps only one of them: remove the other.")
@@ -190,6 +195,8 @@ def check_yaml_structure(text: str, name: str) -> dict[tuple, int]:
                     refuse(line, f"{_dotted(path)}: {shown(event.value, 24)} is out of range: no setting takes an "
                                  f"integer over {MAX_INTEGER:,} (2**63 - 1).")
             else:
+                if len(stack) >= MAX_DEPTH:  # the readers build nested values recursively: a deep one crashes them
+                    refuse(line, f"lists and mappings nested over {MAX_DEPTH} deep in {where}; params nest a few levels.")
                 stack.append(_Frame("map" if isinstance(event, yaml.MappingStartEvent) else "seq", path))
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
@@ -211,6 +218,11 @@ def _value_problem(value: Any) -> str | None:
     if isinstance(value, str) and "${" in value:
         return ("holds '${': the stages would resolve it as an OmegaConf interpolation while DVC records the text; "
                 "write the value itself")
+    if isinstance(value, str) and not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return "holds half of a UTF-16 surrogate pair (a \\ud800-style escape), which no UTF-8 file can hold; remove it"
     if isinstance(value, str) and value == "???":
         return "is '???', OmegaConf's marker of a missing value; give the value"
     if not isinstance(value, (str, int, float, dict, list)):

@@ -708,7 +708,7 @@ def build(cls: type, *layers: Any, key: str) -> Any:
         for name in path:
             owner = typing.get_type_hints(owner)[name]
         known = ", ".join(item.name for item in dataclasses.fields(owner))
-        raise ParamsError.at(".".join([key, *path, unknown]), f"unknown key; known keys here: {known}") from None
+        raise ParamsError.at(".".join([key, *path, _cut(unknown)]), f"unknown key; known keys here: {known}") from None
     except OmegaConfBaseException as error:
         where = f"{key}.{error.full_key}" if getattr(error, "full_key", None) else key
         raise ParamsError.at(where, _cut_quoted(_first_line(error))) from None
@@ -773,7 +773,8 @@ def _construct(cls: type, values: dict[str, Any], key: str) -> Any:
 def check_top_level(params: dict[str, Any], source: str = "params.yaml") -> None:
     """Unknown top-level keys, a bad `rounds`, or a schedule that no longer matches `rounds` fail here."""
     unknown = sorted(set(params) - set(TOP_LEVEL))
-    _check(not unknown, "top level", f"unknown key(s) {', '.join(map(str, unknown))} in {source}; known keys: {', '.join(TOP_LEVEL)}")
+    _check(not unknown, "top level", f"unknown key(s) {', '.join(_cut(str(key)) for key in unknown[:10])} in {source}; "
+                                     f"known keys: {', '.join(TOP_LEVEL)}")
     rounds = params.get("rounds", 1)
     problem = schedule.rounds_problem(rounds)
     _check(problem is None, "rounds", problem or "")
