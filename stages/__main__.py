@@ -100,11 +100,15 @@ def params(overrides: tuple[str, ...], out: str) -> None:
         with initialize_config_dir(config_dir=str(Path("conf").resolve()), version_base=None):
             config = compose(config_name="config", overrides=list(overrides))
         OmegaConf.resolve(config)
-    except (HydraException, OmegaConfBaseException) as error:
+    except (HydraException, OmegaConfBaseException, ValueError) as error:
+        # ValueError: Hydra's override parser turns digits into an int with no limit on their number.
         reason = str(error).split("\nConfig search path")[0]
         if error.__cause__ is not None:  # Hydra's "Error merging override" says why only in its cause
             reason += ": " + str(error.__cause__).strip().splitlines()[0]
-        raise ParamsError(f"cannot compose conf/ with {' '.join(overrides) or 'no overrides'}: {reason}") from None
+        shown_overrides = " ".join(item if len(item) <= 80 else f"{item[:80]}..." for item in overrides)
+        raise ParamsError(
+            f"cannot compose conf/ with {shown_overrides or 'no overrides'}: {_cut_long_words(reason)}"
+        ) from None
     text = OmegaConf.to_yaml(config)
     try:  # what the stages and DVC will read from the file written, checked before it is written
         composition = parse_yaml(text, f"{out} (composed from conf/)")
@@ -114,6 +118,11 @@ def params(overrides: tuple[str, ...], out: str) -> None:
     check_all(composition)  # nothing is written unless every key is valid
     Path(out).write_text(text, encoding="utf-8")
     click.echo(f"wrote {out}")
+
+
+def _cut_long_words(text: str, limit: int = 80) -> str:
+    """Hydra repeats the whole override in its messages: cut any run of characters without a space."""
+    return " ".join(word if len(word) <= limit else f"{word[:limit]}..." for word in text.split(" "))
 
 
 @cli.command()

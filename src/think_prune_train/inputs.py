@@ -192,7 +192,8 @@ def check_yaml_structure(text: str, name: str) -> dict[tuple, int]:
             if isinstance(event, yaml.ScalarEvent):
                 if (event.style is None and len(event.value) > _MAX_INTEGER_CHARS
                         and _INTEGER_LITERAL.fullmatch(event.value)):
-                    refuse(line, f"{_dotted(path)}: {shown(event.value, 24)} is out of range: no setting takes an "
+                    refuse(line, f"{_dotted(path)}: {event.value[:20]}...({len(event.value):,} characters) is out of range: "
+                                 f"no setting takes an "
                                  f"integer over {MAX_INTEGER:,} (2**63 - 1).")
             else:
                 if len(stack) >= MAX_DEPTH:  # the readers build nested values recursively: a deep one crashes them

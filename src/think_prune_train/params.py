@@ -275,6 +275,11 @@ class TeacherSelectionParams:
             )
 
 
+# Beyond these a verifier's resource limit overflows the kernel's, or its pool forks without end.
+MAX_MEMORY_MB = 1 << 20
+MAX_WORKERS = 1024
+
+
 @dataclass
 class VerifierParams:
     """How a completion is judged against its question's answer: one function serves prune and evaluate."""
@@ -306,7 +311,9 @@ class VerifierParams:
         _check(self.timeout_s > 0, "timeout_s", "must be positive")
         _check(self.isolation in ISOLATIONS, "isolation", f"must be one of {', '.join(ISOLATIONS)}")
         _check(self.memory_mb >= 64, "memory_mb", "must be at least 64 (the interpreter alone needs about 30)")
+        _check(self.memory_mb <= MAX_MEMORY_MB, "memory_mb", f"must be at most {MAX_MEMORY_MB:,} (1 TiB)")
         _check(self.workers >= 0, "workers", "must be zero (one per core) or positive")
+        _check(self.workers <= MAX_WORKERS, "workers", f"must be at most {MAX_WORKERS:,}: each is a process")
 
 
 @dataclass
@@ -702,6 +709,7 @@ def build(cls: type, *layers: Any, key: str) -> Any:
     try:
         merged = OmegaConf.merge(OmegaConf.structured(cls), *layers)
         values = OmegaConf.to_container(merged, resolve=True)
+        _check_values(values, key)  # OmegaConf turns the text "inf" or "1e999" into a float infinity
     except ConfigKeyError as error:
         *path, unknown = str(error.full_key).split(".")
         owner = cls
@@ -843,6 +851,7 @@ def backend_sections(params: dict[str, Any]) -> dict[str, Any]:
 def seed_of(params: dict[str, Any]) -> int:
     seed = params.get("seed", 0)
     _check(isinstance(seed, int) and not isinstance(seed, bool) and seed >= 0, "seed", "must be a non-negative integer")
+    _check(seed <= MAX_INTEGER, "seed", f"{shown(seed)} is out of range: at most {MAX_INTEGER:,} (2**63 - 1)")
     return seed
 
 

@@ -118,18 +118,18 @@ def parse_json_line(line: str, where: str) -> dict:
     return row
 
 
-def _strings(value: object, key: str = "the row"):
-    """(where, text) for every key and string inside a parsed JSON value."""
+def _strings(value: object, where: str = ""):
+    """(where, text) for every key and string inside a parsed JSON value: `question`, `meta.notes[2]`, ..."""
     if isinstance(value, str):
-        yield key, value
+        yield where, value
     elif isinstance(value, dict):
         for name, item in value.items():
-            label = f"key {shown(name)}" if key == "the row" else f"{key}.{shown(name)}"
-            yield label, name
-            yield from _strings(item, label)
+            yield f"a key in {where or 'the row'}", name
+            label = name if len(name) <= 40 and name.isprintable() else shown(name, 40)
+            yield from _strings(item, f"{where}.{label}" if where else label)
     elif isinstance(value, list):
         for index, item in enumerate(value):
-            yield from _strings(item, f"{key}[{index}]")
+            yield from _strings(item, f"{where}[{index}]")
 
 
 def _local_parts(source: str) -> dict[str, list[Row]]:
