@@ -190,6 +190,29 @@ def test_a_billion_laughs_in_conf_is_refused_before_hydra_reads_it(tmp_path):
     assert (project / "params.yaml").read_text() == "kept: true\n"
 
 
+def test_dvc_exp_run_stops_at_a_billion_laughs_in_conf(tmp_path):
+    """Real DVC: it imports hydra_plugins/ before composing conf/, and the plugin scans conf/ first
+    (before, Hydra expanded the bomb inside DVC's process)."""
+    from support import DVC, run
+
+    project = tmp_path / "repo"
+    project.mkdir()
+    for folder in ("conf", "hydra_plugins"):
+        shutil.copytree(REPO / folder, project / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    (project / "conf" / "task" / "chain_sum.yaml").write_text("# @package _global_\nprepare:\n  task_options:" + BILLION_LAUGHS)
+    (project / "params.yaml").write_text(default_text())
+    (project / "dvc.yaml").write_text("stages:\n  noop:\n    cmd: echo run > ran.txt\n    params: [seed]\n    outs: [ran.txt]\n")
+    run(["git", "init", "-q"], project)
+    run(DVC + ["init", "-q"], project)
+    run(DVC + ["config", "hydra.enabled", "true"], project)
+    run(["git", "add", "-A"], project)
+    run(["git", "commit", "-qm", "bomb"], project)
+    result = run_bounded(DVC + ["exp", "run"], project)
+    assert result.returncode != 0 and "conf/task/chain_sum.yaml:4: an anchor (&a) in prepare.task_options" in result.stderr, (
+        result.stdout[-2000:] + result.stderr[-2000:])
+    assert not (project / "ran.txt").exists()
+
+
 @pytest.mark.parametrize(
     "file, text, message",
     [
