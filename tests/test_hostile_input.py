@@ -174,6 +174,19 @@ def test_a_billion_laughs_in_params_is_refused_by_the_stage_at_once(tmp_path, se
     assert sorted(p.name for p in tmp_path.iterdir()) == ["params.yaml"]
 
 
+def test_check_params_reads_params_as_the_stages_do(tmp_path):
+    """DVC aborts on a billion-laughs params.yaml after minutes; `python -m stages check-params` names it at once."""
+    from click.testing import CliRunner
+
+    from stages.__main__ import cli
+
+    assert CliRunner().invoke(cli, ["check-params", str(REPO / "params.yaml")]).output.endswith("params.yaml: ok\n")
+    bomb = tmp_path / "params.yaml"
+    bomb.write_text(with_section(default_text(), "train", "  extra:" + BILLION_LAUGHS.replace("\n    ", "\n      ")))
+    result = CliRunner().invoke(cli, ["check-params", str(bomb)])
+    assert isinstance(result.exception, ParamsError) and "an anchor (&a) in train.extra" in str(result.exception)
+
+
 def conf_copy(tmp_path: Path) -> Path:
     shutil.copytree(REPO / "conf", tmp_path / "conf")
     return tmp_path
