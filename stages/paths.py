@@ -61,3 +61,6 @@ def _check_links(path: str | Path, target: str, allowed: str, option: str) -> No
             f"{option} {os.fspath(path)!r} goes through a link to {resolved}, outside {allowed}; stages write only "
             f"inside this repository's {', '.join(folder + '/' for folder in WRITABLE)}: remove the link."
         )
+    if existing == target and os.path.islink(target) and os.path.isdir(target) and resolved != allowed:
+        raise PathError(f"{option} {os.fspath(path)!r} is a link to a folder; an output is replaced whole, never "
+                        f"written through a link: remove it.")

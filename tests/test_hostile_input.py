@@ -314,6 +314,18 @@ def test_values_no_setting_takes_are_refused_from_any_source(section, values, me
     assert message in str(error.value) and len(str(error.value)) < 300, str(error.value)[:500]
 
 
+@pytest.mark.parametrize("value", [[], 0, False, "", [1], "x"])
+def test_a_section_that_is_not_a_mapping_is_refused(tmp_path, value):
+    """`train: 0` or `prepare: []` silently meant every default (DVC recorded the value); `teacher: [1]` crashed."""
+    for section in ("prepare", "train", "teacher"):
+        path = tmp_path / "params.yaml"
+        path.write_text(yaml.safe_dump({**yaml.safe_load(default_text()), section: value}))
+        with pytest.raises(ParamsError, match=re.escape(f"params: {section}: expected a mapping, got {type(value).__name__}")):
+            from think_prune_train.params import check_all
+
+            check_all(load_params(path))
+
+
 def test_a_huge_integer_override_is_one_line(tmp_path, monkeypatch):
     """Hydra's override parser raised a bare ValueError (over 4,300 digits) with a traceback."""
     from click.testing import CliRunner
@@ -607,7 +619,7 @@ def test_a_link_inside_data_to_a_folder_outside_is_refused(tmp_path):
 def test_links_that_stay_inside_pass(tmp_path, monkeypatch):
     """DVC's symlinked cache files (a link as the last part is replaced by the write's rename), and a
     data/ folder that is itself a link to a larger disk."""
-    from stages.paths import writable
+    from stages.paths import PathError, writable
 
     monkeypatch.chdir(tmp_path)
     disk = tmp_path / "disk"
@@ -616,3 +628,21 @@ def test_links_that_stay_inside_pass(tmp_path, monkeypatch):
     (disk / "problems" / "cached.parquet").symlink_to(tmp_path / ".dvc-cache-object")
     assert writable("data/problems/cached.parquet") == Path("data/problems/cached.parquet")
     assert writable("data/problems/new.parquet") == Path("data/problems/new.parquet")
+    (disk / "r1").symlink_to(disk / "problems")  # inside, but an output folder is replaced whole
+    with pytest.raises(PathError, match="is a link to a folder"):
+        writable("data/r1")
+
+
+def test_a_model_output_that_is_a_link_to_a_file_is_replaced_not_followed(tmp_path):
+    """DVC's symlink cache links files; save_model used to rmtree the link (an OSError traceback)."""
+    from think_prune_train.checkpoints import save_model
+    from think_prune_train.training.tiny_model import build_char_tokenizer, build_tiny_llama
+
+    tokenizer = build_char_tokenizer()
+    model = build_tiny_llama(tokenizer, hidden_size=8, num_layers=1, num_heads=2, max_positions=16, seed=0)
+    target = tmp_path / "cache-object"
+    target.write_text("cached bytes")
+    (tmp_path / "r1").symlink_to(target)
+    save_model(model, tokenizer, tmp_path / "r1")
+    assert (tmp_path / "r1").is_dir() and not (tmp_path / "r1").is_symlink()
+    assert target.read_text() == "cached bytes"

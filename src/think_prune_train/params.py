@@ -786,7 +786,7 @@ def check_top_level(params: dict[str, Any], source: str = "params.yaml") -> None
     rounds = params.get("rounds", 1)
     problem = schedule.rounds_problem(rounds)
     _check(problem is None, "rounds", problem or "")
-    teacher = (params.get("teacher") or {}).get("source", schedule.NO_TEACHER)
+    teacher = _section(params, "teacher").get("source", schedule.NO_TEACHER)
     expected = {"schedule": schedule.schedule(rounds), "evaluated": schedule.evaluated(rounds),
                 "history": schedule.history(rounds), "final": f"r{rounds}"}
     for key, value in expected.items():
@@ -831,14 +831,24 @@ def candidate_teacher(params: dict[str, Any], name: str) -> TeacherParams:
     """Candidate `name` of teacher_selection: the `teacher` section with the candidate's keys over it."""
     candidates = load_section("teacher_selection", params).candidates
     _check(name in candidates, "teacher_selection.candidates", f"has no candidate {shown(name)}; known: {', '.join(candidates) or 'none'}")
-    spec = build(TeacherParams, params.get("teacher") or {}, candidates[name], key=f"teacher_selection.candidates.{name}")
+    spec = build(TeacherParams, _section(params, "teacher"), candidates[name], key=f"teacher_selection.candidates.{name}")
     _check(spec.source != "none", f"teacher_selection.candidates.{name}.source", "must name a model, not 'none'")
     return spec
 
 
 def load_section(name: str, params: dict[str, Any]) -> Any:
     """The validated dataclass for section `name` (missing keys take their defaults)."""
-    return build(SECTIONS[name], params.get(name) or {}, key=name)
+    return build(SECTIONS[name], _section(params, name), key=name)
+
+
+def _section(params: dict[str, Any], name: str) -> dict[str, Any]:
+    """Section `name` as given; missing or null means every default. Anything else but a mapping (an
+    empty list, 0, false, '') is refused: DVC would record it while the stages used the defaults."""
+    values = params.get(name)
+    if values is None:
+        return {}
+    _check(isinstance(values, dict), name, f"expected a mapping, got {type(values).__name__}: {shown(values)}")
+    return values
 
 
 def backend_sections(params: dict[str, Any]) -> dict[str, Any]:
