@@ -534,6 +534,18 @@ def test_json_a_task_row_cannot_hold_is_refused_with_file_and_line(tmp_path, lin
     assert "train.jsonl" + message in str(error.value) and len(str(error.value)) < 300, str(error.value)
 
 
+@pytest.mark.parametrize("level", [10**30, -3, 1e30])
+def test_a_math_level_out_of_range_names_its_row(tmp_path, level):
+    """A level of 10**30 reached the Problems contract as an object column, naming no row."""
+    from think_prune_train.tasks.math import math_splits
+
+    rows = [{"problem": f"p{i}", "solution": "\\boxed{1}", "level": 3} for i in range(3)] + [
+        {"problem": "q", "solution": "\\boxed{1}", "level": level}]
+    source = write_jsonl(tmp_path / "math.jsonl", rows)
+    with pytest.raises(TaskError, match=r"math.jsonl:4: level -?\d+ is not between 0 and 100"):
+        math_splits(str(source), 2, 1, 0, 0, 10_000)
+
+
 # --- any valid JSON string: it reaches parquet or is refused with its file and line ------------------
 
 def random_text(rng: random.Random) -> str:

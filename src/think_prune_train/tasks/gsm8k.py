@@ -12,8 +12,8 @@ from pathlib import Path
 import pandas as pd
 
 from think_prune_train.errors import TaskError
-from think_prune_train.params import PrepareParams
 from think_prune_train.inputs import file_problem, shown
+from think_prune_train.params import PrepareParams
 from think_prune_train.tasks.files import Row, is_local_source, read_rows
 from think_prune_train.tasks.records import canonical_answer, question_id, solution_steps
 from think_prune_train.tasks.splits import stratified_splits
