@@ -138,13 +138,13 @@ def _local_parts(source: str) -> dict[str, list[Row]]:
     # that does not name the path.
     if not os.path.lexists(path):
         raise TaskError(
-            f"source {shown(source)} does not exist; give a {', '.join(SUFFIXES)} file, a folder of them, or a hub id."
+            f"source {shown(source, 300)} does not exist; give a {', '.join(SUFFIXES)} file, a folder of them, or a hub id."
         )
     problem = file_problem(path)
     if problem is None:
         return {"pool": read_rows(path)}
     if not os.path.isdir(path):
-        raise TaskError(f"source {shown(str(path))} {problem}; give a {', '.join(SUFFIXES)} file, a folder of them, or a hub id.")
+        raise TaskError(f"source {shown(str(path), 300)} {problem}; give a {', '.join(SUFFIXES)} file, a folder of them, or a hub id.")
     files = []
     for child in sorted(path.iterdir()):
         if child.name.endswith(SUFFIXES):
@@ -170,7 +170,7 @@ def _hub_parts(source: str, config: str | None) -> dict[str, list[Row]]:
     except Exception as error:  # noqa: BLE001 - datasets raises many kinds; all mean "cannot load it"
         reason = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
         raise TaskError(
-            f"cannot load hub dataset {shown(source)} ({type(error).__name__}: {reason}); check the id and the network, "
+            f"cannot load hub dataset {shown(source, 300)} ({type(error).__name__}: {reason}); check the id and the network, "
             f"or give a local .jsonl/.parquet file or folder."
         ) from None
     parts: dict[str, list[Row]] = {"test": [], "pool": []}

@@ -52,13 +52,13 @@ def _load_gsm8k_split(source: str, split: str) -> list[Row]:
         folder = Path(source).expanduser()
         if not os.path.lexists(folder):
             raise TaskError(
-                f"prepare.source={shown(source)} does not exist; give a folder holding train.jsonl and test.jsonl "
+                f"prepare.source={shown(source, 300)} does not exist; give a folder holding train.jsonl and test.jsonl "
                 f"(or .parquet), or a hub id such as openai/gsm8k."
             )
         if not folder.is_dir():
             problem = file_problem(folder)
             raise TaskError(
-                f"prepare.source={shown(source)} {'is a file' if problem is None else problem}; give the folder that holds "
+                f"prepare.source={shown(source, 300)} {'is a file' if problem is None else problem}; give the folder that holds "
                 f"train.jsonl and test.jsonl (or train.parquet and test.parquet)."
             )
         for candidate in (folder / f"{split}.jsonl", folder / f"{split}.parquet"):
