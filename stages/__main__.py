@@ -10,11 +10,11 @@ import sys
 from pathlib import Path
 
 import click
-import yaml
 
 from stages import base, evaluate, generate, prepare, prune, report, select_teacher, summary, train
 from stages.common import run
 from think_prune_train.artifacts import SCHEMAS, DataContractError, read_frame
+from think_prune_train.inputs import MAX_PARAMS_BYTES, InputFileError, check_yaml_structure, parse_yaml, read_bounded
 from think_prune_train.params import ParamsError, check_all, check_top_level, load_params
 
 
@@ -87,21 +87,54 @@ def params(overrides: tuple[str, ...], out: str) -> None:
     # the resolvers that unroll rounds.
     import hydra_plugins.think_prune_train_resolvers  # noqa: F401
 
+    # Hydra expands anchors and aliases while it reads: a "billion laughs" file in conf/ would run
+    # out of memory before any check. Every file Hydra may read is scanned first (linear, no expansion).
+    for file in sorted(Path("conf").rglob("*.yaml")):
+        try:
+            check_yaml_structure(read_bounded(file, MAX_PARAMS_BYTES, "config file").decode("utf-8"), str(file))
+        except UnicodeDecodeError as error:
+            raise ParamsError(f"{file}: not UTF-8 text (byte {error.start}); save it as UTF-8.") from None
+        except InputFileError as error:
+            raise ParamsError(str(error)) from None
     try:
         with initialize_config_dir(config_dir=str(Path("conf").resolve()), version_base=None):
             config = compose(config_name="config", overrides=list(overrides))
         OmegaConf.resolve(config)
-    except (HydraException, OmegaConfBaseException) as error:
+    except (HydraException, OmegaConfBaseException, ValueError) as error:
+        # ValueError: Hydra's override parser turns digits into an int with no limit on their number.
         reason = str(error).split("\nConfig search path")[0]
         if error.__cause__ is not None:  # Hydra's "Error merging override" says why only in its cause
             reason += ": " + str(error.__cause__).strip().splitlines()[0]
-        raise ParamsError(f"cannot compose conf/ with {' '.join(overrides) or 'no overrides'}: {reason}") from None
+        shown_overrides = " ".join(item if len(item) <= 80 else f"{item[:80]}..." for item in overrides)
+        raise ParamsError(
+            f"cannot compose conf/ with {shown_overrides or 'no overrides'}: {_cut_long_words(reason)}"
+        ) from None
     text = OmegaConf.to_yaml(config)
-    composition = yaml.safe_load(text)
+    try:  # what the stages and DVC will read from the file written, checked before it is written
+        composition = parse_yaml(text, f"{out} (composed from conf/)")
+    except InputFileError as error:
+        raise ParamsError(str(error)) from None
     check_top_level(composition, "conf/ with these overrides")
     check_all(composition)  # nothing is written unless every key is valid
     Path(out).write_text(text, encoding="utf-8")
     click.echo(f"wrote {out}")
+
+
+def _cut_long_words(text: str, limit: int = 80) -> str:
+    """Hydra repeats the whole override in its messages: cut any run of characters without a space."""
+    return " ".join(word if len(word) <= limit else f"{word[:limit]}..." for word in text.split(" "))
+
+
+@cli.command(name="check-params")
+@click.argument("params_file", default="params.yaml")
+def check_params(params_file: str) -> None:
+    """Read PARAMS_FILE as the stages and DVC do and check every key; exit 2 naming the file and line or key.
+
+    DVC reads params.yaml with no limit of its own (a "billion laughs" file exhausts its memory):
+    run this on a params.yaml you did not write before `dvc status` or `dvc repro`.
+    """
+    check_all(load_params(params_file))
+    click.echo(f"{params_file}: ok")
 
 
 @cli.command()

@@ -35,6 +35,7 @@ from stages.paths import writable
 def main(round_: str, params_file: str, model_path: str, problems: str, rows_out: str, metrics_out: str) -> None:
     """Sample and grade test completions; write per-question rows and round metrics."""
     rows_out, metrics_out = writable(rows_out, "--rows"), writable(metrics_out, "--metrics")
+    writable(RESUME_ROOT, "the resume folder")
     params = load_params(params_file)
     prompt, evaluate, seed = load_section("prompt", params), load_section("evaluate", params), seed_of(params)
     test = read_frame(problems, Problems)

@@ -38,6 +38,7 @@ def main(round_: str, model_path: str, params_file: str, problems: str, out: str
     """Sample solutions to the round's training questions."""
     out = writable(out or f"data/generated/{round_}.parquet")
     tree_out = writable(tree_out or out.with_name(f"{out.stem}-tree.parquet"), "--tree")
+    writable(RESUME_ROOT, "the resume folder")
     params = load_params(params_file)
     prompt, generate, seed = load_section("prompt", params), load_section("generate", params), seed_of(params)
     pool = read_frame(problems, Problems).set_index("question_id")

@@ -54,6 +54,7 @@ def main(candidate: str, params_file: str, problems: str, student: str, out: str
     """Distil the base model from one candidate teacher and score the student."""
     started = time.perf_counter()
     out = writable(out)
+    writable(RESUME_ROOT, "the resume folder")
     problems = Path(problems)
     params = load_params(params_file)
     selection, seed, spec = load_section("teacher_selection", params), seed_of(params), candidate_teacher(params, candidate)

@@ -52,7 +52,7 @@ def test_error_names_file_and_rows(tmp_path):
     with pytest.raises(DataContractError) as error:
         read_frame(path, Problems)
     message = str(error.value)
-    assert str(path) in message and "rows 1" in message and "'answer'" in message
+    assert str(path) in message and "rows 2" in message and "'answer'" in message  # the second row, counted from 1
 
 
 def test_a_gold_answer_the_verifier_cannot_read_names_the_rows():
@@ -62,10 +62,10 @@ def test_a_gold_answer_the_verifier_cannot_read_names_the_rows():
     from think_prune_train.verify.gold import check_answers
 
     answers = pd.Series(["3", "two", "\\frac{1}{2}"])
-    with pytest.raises(AnswerError, match=r"data/x.parquet: rows 1, 2: the answer is not a number"):
+    with pytest.raises(AnswerError, match=r"data/x.parquet: rows 2, 3: the answer is not a number"):
         check_answers(answers, VerifierParams(kind="numeric"), "data/x.parquet")
     check_answers(answers, VerifierParams(kind="math"), "data/x.parquet")
-    with pytest.raises(AnswerError, match="rows 0, 1, 2: the answer is not the tests of a code task"):
+    with pytest.raises(AnswerError, match="rows 1, 2, 3: the answer is not the tests of a code task"):
         check_answers(answers, VerifierParams(kind="code"), "data/x.parquet")
 
 

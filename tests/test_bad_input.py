@@ -61,7 +61,8 @@ def test_empty_task_file(tmp_path):
         splits(folder)
 
 
-@pytest.mark.parametrize("ids, message", [(["a", ""], "row 1: empty id"), (["a", "a"], "rows 0 and 1: duplicate id 'a'")])
+@pytest.mark.parametrize("ids, message", [(["a", ""], r"train.jsonl:2: empty id"),
+                                          (["a", "a"], r"train.jsonl:1 and \S*train.jsonl:2: duplicate id 'a'")])
 def test_empty_or_duplicate_ids_in_a_task_file(tmp_path, ids, message):
     rows = [{**GOOD, "id": ids[0]}, {"question": "What is 2 + 2?", "answer": "#### 4", "id": ids[1]}]
     with pytest.raises(TaskError, match=message) as error:
@@ -86,7 +87,7 @@ def test_duplicate_questions_keep_the_first_row(tmp_path):
 
 def test_a_huge_row_is_named(tmp_path):
     rows = [GOOD, {"question": "x" * 2_000_000, "answer": "#### 1"}]
-    with pytest.raises(TaskError, match=r"row 1: question is 2,000,000 characters, over prepare.max_question_chars"):
+    with pytest.raises(TaskError, match=r"train.jsonl:2: question is 2,000,000 characters, over prepare.max_question_chars"):
         splits(gsm8k_folder(tmp_path, rows))
 
 
@@ -121,10 +122,10 @@ def test_calculator_annotations_stay_text(tmp_path):
     [
         ("[1, 2]", "train.jsonl:2: a JSON list; each line must be a JSON object"),
         ("null", "train.jsonl:2: null; each line must be a JSON object"),
-        ('{"question": "q", "answer": "#### 1e999999999"}', "train.jsonl row 1: gold answer '1e999999999' has over 1000 digits"),
-        ('{"question": "q", "answer": "#### Infinity"}', "train.jsonl row 1: gold answer 'Infinity' is not a number"),
-        ('{"question": 5, "answer": "#### 5"}', "train.jsonl row 1: question must be text, got int 5"),
-        ('{"question": {"a": 1}, "answer": "#### 5"}', "train.jsonl row 1: question must be text, got dict"),
+        ('{"question": "q", "answer": "#### 1e999999999"}', "train.jsonl:2: gold answer '1e999999999' has over 1000 digits"),
+        ('{"question": "q", "answer": "#### Infinity"}', "train.jsonl:2: gold answer 'Infinity' is not a number"),
+        ('{"question": 5, "answer": "#### 5"}', "train.jsonl:2: question must be text, got int 5"),
+        ('{"question": {"a": 1}, "answer": "#### 5"}', "train.jsonl:2: question must be text, got dict"),
     ],
 )
 def test_bad_lines_in_a_task_file_name_file_and_line(tmp_path, line, message):
@@ -136,7 +137,7 @@ def test_bad_lines_in_a_task_file_name_file_and_line(tmp_path, line, message):
 
 def test_an_id_that_is_not_text_or_a_number(tmp_path):
     rows = [{**GOOD, "id": "a"}, {"question": "What is 2 + 2?", "answer": "#### 4", "id": [1, 2]}]
-    with pytest.raises(TaskError, match=re.escape("train.jsonl row 1: id must be text or a number, got list")):
+    with pytest.raises(TaskError, match=re.escape("train.jsonl:2: id must be text or a number, got list")):
         splits(gsm8k_folder(tmp_path, rows))
 
 

@@ -58,8 +58,8 @@ def test_gsm8k_from_a_local_folder(gsm8k_dir):
 @pytest.mark.parametrize(
     "line, message",
     [
-        ('{"question": "q"}', "row 1: missing question or answer"),
-        ('{"question": "", "answer": "#### 1"}', "row 1: missing question or answer"),
+        ('{"question": "q"}', "train.jsonl:2: missing question or answer"),
+        ('{"question": "", "answer": "#### 1"}', "train.jsonl:2: missing question or answer"),
         ('{"question": "q", "answer": "no marker"}', "has no '####"),
         ('{"question": "q", "answer": "#### seven"}', "not a number"),
         ("{not json", "not valid JSON"),

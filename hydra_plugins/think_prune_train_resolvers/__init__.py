@@ -5,11 +5,19 @@ DVC imports packages under `hydra_plugins/` (in the repository root) before it c
 default; see think_prune_train.params) as the config `params_schema`, which `conf/config.yaml`
 lists first among its defaults, and the resolvers that unroll rounds: `${tpt_schedule:${rounds}}`
 becomes `{r1: r0, r2: r1, ...}` for `dvc exp run -S rounds=5`.
+
+Importing it also scans every YAML file of the repository's `conf/` for what Hydra must not read
+(anchors and aliases, which it expands without limit, tags, duplicate keys: see
+think_prune_train.inputs): DVC imports this package before it composes, so `dvc exp run` stops with
+the file and line instead of running out of memory.
 """
+
+from pathlib import Path
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import OmegaConf
 
+from think_prune_train.inputs import MAX_PARAMS_BYTES, check_yaml_structure, read_bounded
 from think_prune_train.params import Params
 from think_prune_train.schedule import evaluated, generators, history, schedule, teachers
 
@@ -23,3 +31,11 @@ OmegaConf.register_new_resolver(
     "tpt_generators", lambda rounds, teacher: OmegaConf.create(generators(rounds, teacher)), replace=True
 )
 OmegaConf.register_new_resolver("tpt_teachers", lambda teacher: OmegaConf.create(teachers(teacher)), replace=True)
+
+
+def _check_conf(folder: Path) -> None:
+    for file in sorted(folder.rglob("*.yaml")):
+        check_yaml_structure(read_bounded(file, MAX_PARAMS_BYTES, "config file").decode("utf-8", "replace"), str(file))
+
+
+_check_conf(Path(__file__).resolve().parents[2] / "conf")

@@ -8,6 +8,7 @@ folders: the stages (`stages/`) pass every path in.
     verify                                                     is an answer right?
     checkpoints | prompts | artifacts                          models, prompts, data contracts
     params                                                     every setting and its allowed values
+    inputs                                                     user files: bounded, and YAML read one way
     errors | failpoints | seeding | schedule                   what everything shares
 
 - `tasks/`: where questions come from (reasoning-gym, GSM8K, MATH, code) and the splits;

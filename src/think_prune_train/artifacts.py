@@ -157,8 +157,8 @@ def _describe_failures(error: pa.errors.SchemaErrors, limit: int = 8) -> str:
     lines = []
     cases = error.failure_cases
     for (column, check), group in cases.groupby(["column", "check"], dropna=False, sort=False):
-        rows = [str(int(i)) for i in group["index"].dropna().tolist()[:limit]]
-        values = [repr(v) for v in group["failure_case"].tolist()[:3]]
+        rows = [str(int(i) + 1) for i in group["index"].dropna().tolist()[:limit]]  # counted from 1
+        values = [repr(v) if len(repr(v)) <= 60 else repr(v)[:60] + "..." for v in group["failure_case"].tolist()[:3]]
         where = f"rows {', '.join(rows)}" + (" …" if len(group) > limit else "") if rows else "whole column"
         lines.append(f"  - column {column!r}: check {check} failed at {where} (values: {', '.join(values)})")
     return "\n".join(lines)

@@ -28,7 +28,9 @@ def save_model(model, tokenizer, destination: str | Path) -> None:
         tokenizer.save_pretrained(staging)
         staging.chmod(0o755)  # mkdtemp makes it private; a checkpoint is an ordinary folder
         failpoints.reached("save_model.before_replace")
-        if destination.exists():
+        if destination.is_symlink() or destination.is_file():  # a link is replaced, never followed
+            destination.unlink()
+        elif destination.exists():
             shutil.rmtree(destination)
         os.replace(staging, destination)
     except BaseException:

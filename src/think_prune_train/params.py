@@ -14,6 +14,8 @@ path in front (`base.tiny.heads`, `teacher_selection.candidates.big.warmup.epoch
 from __future__ import annotations
 
 import dataclasses
+import json
+import math
 import re
 import string
 import typing
@@ -27,6 +29,7 @@ from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
 
 from think_prune_train import schedule
 from think_prune_train.errors import Error
+from think_prune_train.inputs import MAX_INTEGER, InputFileError, read_yaml, shown
 
 # The values a key may take live here, next to the key, not in the code that implements them (which
 # imports this module): the implementations check against these lists.
@@ -126,6 +129,37 @@ class PrepareParams:
             f"four times as many task items to measure the mix of difficulties, which would run for hours",
         )
         _check_question_template(self.question_template)
+        _check_settings_read(self)
+
+
+# The prepare keys only some tasks read (each task reads seed, the sizes and `task` itself). A key
+# the chosen task does not read must keep its default: a custom value there would do nothing.
+FILE_TASKS = ("gsm8k", "math", "code")
+TASK_SETTINGS = {
+    **{task: ("source", "max_question_chars") for task in FILE_TASKS},
+    "function_from_examples": (),
+}
+REASONING_GYM_SETTINGS = ("task_options", "question_template", "compact")
+OPTIONAL_SETTINGS = ("source", "max_question_chars", "task_options", "question_template", "compact")
+
+
+def _check_settings_read(prepare: PrepareParams) -> None:
+    reads = TASK_SETTINGS.get(prepare.task, REASONING_GYM_SETTINGS)
+    kind = f"task {prepare.task}" if prepare.task in TASK_SETTINGS else f"reasoning-gym task {prepare.task}"
+    defaults = PrepareParams.__dataclass_fields__
+    for name in OPTIONAL_SETTINGS:
+        default = defaults[name].default_factory() if defaults[name].default is dataclasses.MISSING else defaults[name].default
+        value = getattr(prepare, name)
+        readers = [task for task, keys in TASK_SETTINGS.items() if name in keys] or ["reasoning-gym tasks"]
+        _check(
+            name in reads or value == default, name,
+            f"{shown(value)} does nothing with {kind}: only {', '.join(readers)} read it; remove it or set it back "
+            f"to {json.dumps(default)}",
+        )
+
+
+def _cut(text: str, limit: int = 60) -> str:
+    return text if len(text) <= limit else f"{text[:limit]}..."
 
 
 def _check_question_template(template: str) -> None:
@@ -135,11 +169,12 @@ def _check_question_template(template: str) -> None:
         fields = [(name, spec, conversion) for _, name, spec, conversion in string.Formatter().parse(template)
                   if name is not None]
     except ValueError as error:
-        raise ParamsError.at("question_template", f"{template!r} is not a valid format string: {error}") from None
+        raise ParamsError.at("question_template", f"{shown(template)} is not a valid format string: {error}") from None
     for name, spec, conversion in fields:
         _check(
             re.fullmatch(r"[A-Za-z_]\w*(\[\w+\])*", name) is not None and not spec and not conversion, "question_template",
-            f"{{{name}{'!' + conversion if conversion else ''}{':' + spec if spec else ''}}} is not allowed: use plain "
+            f"{_cut(f'{{{name}' + ('!' + conversion if conversion else '') + (':' + spec if spec else '') + '}')} is not "
+            f"allowed: use plain "
             f"fields such as {{question}} or {{metadata[expression]}}, with no attribute, conversion or format spec",
         )
 
@@ -232,12 +267,17 @@ class TeacherSelectionParams:
         for name in self.candidates:
             _check(
                 re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]*", str(name)) is not None, "candidates",
-                f"name {name!r} must be letters, digits, '-' or '_' (it names a stage and a report file)",
+                f"name {shown(name)} must be letters, digits, '-' or '_' (it names a stage and a report file)",
             )
             _check(
                 isinstance(self.candidates[name], dict) and "source" in self.candidates[name],
                 f"candidates.{name}", "must be a mapping with at least a `source`",
             )
+
+
+# Beyond these a verifier's resource limit overflows the kernel's, or its pool forks without end.
+MAX_MEMORY_MB = 1 << 20
+MAX_WORKERS = 1024
 
 
 @dataclass
@@ -272,7 +312,9 @@ class VerifierParams:
         _check(self.timeout_s > 0, "timeout_s", "must be positive")
         _check(self.isolation in ISOLATIONS, "isolation", f"must be one of {', '.join(ISOLATIONS)}")
         _check(self.memory_mb >= 64, "memory_mb", "must be at least 64 (the interpreter alone needs about 30)")
+        _check(self.memory_mb <= MAX_MEMORY_MB, "memory_mb", f"must be at most {MAX_MEMORY_MB:,} (1 TiB)")
         _check(self.workers >= 0, "workers", "must be zero (one per core) or positive")
+        _check(self.workers <= MAX_WORKERS, "workers", f"must be at most {MAX_WORKERS:,}: each is a process")
 
 
 @dataclass
@@ -511,7 +553,7 @@ class TrainParams:
         ]:
             _check(objective in OBJECTIVES, where, f"must be one of {', '.join(OBJECTIVES)}")
         for name in self.objective_by_round:
-            _check(re.fullmatch(r"r[1-9]\d*", str(name)) is not None, "objective_by_round", f"{name!r} is not a round like r2")
+            _check(re.fullmatch(r"r[1-9]\d*", str(name)) is not None, "objective_by_round", f"{shown(name)} is not a round like r2")
         _check(self.dpo_beta > 0, "dpo_beta", "must be positive")
         _check(self.dpo_learning_rate is None or self.dpo_learning_rate > 0, "dpo_learning_rate",
                "must be positive, or null to use train.learning_rate")
@@ -608,7 +650,7 @@ class RayParams:
         _check(self.workers >= 0, "workers", "must be zero (off: generate in the stage's process) or positive")
         _check(
             self.address in (RAY_LOCAL, "auto") or re.fullmatch(r"(ray://)?[\w.-]+:\d+", self.address) is not None,
-            "address", f"{self.address!r} is not 'local', 'auto', 'HOST:PORT' or 'ray://HOST:PORT'",
+            "address", f"{shown(self.address)} is not 'local', 'auto', 'HOST:PORT' or 'ray://HOST:PORT'",
         )
         _check(self.cpus_per_worker >= 0, "cpus_per_worker", "must be zero or positive")
         _check(self.gpus_per_worker >= 0, "gpus_per_worker", "must be zero or positive")
@@ -664,26 +706,56 @@ def build(cls: type, *layers: Any, key: str) -> Any:
     """
     for layer in layers:
         _check_mappings(cls, layer, key)
+        _check_values(layer, key)
     try:
         merged = OmegaConf.merge(OmegaConf.structured(cls), *layers)
         values = OmegaConf.to_container(merged, resolve=True)
+        _check_values(values, key)  # OmegaConf turns the text "inf" or "1e999" into a float infinity
     except ConfigKeyError as error:
         *path, unknown = str(error.full_key).split(".")
         owner = cls
         for name in path:
             owner = typing.get_type_hints(owner)[name]
         known = ", ".join(item.name for item in dataclasses.fields(owner))
-        raise ParamsError.at(".".join([key, *path, unknown]), f"unknown key; known keys here: {known}") from None
+        raise ParamsError.at(".".join([key, *path, _cut(unknown)]), f"unknown key; known keys here: {known}") from None
     except OmegaConfBaseException as error:
         where = f"{key}.{error.full_key}" if getattr(error, "full_key", None) else key
-        raise ParamsError.at(where, _first_line(error)) from None
+        raise ParamsError.at(where, _cut_quoted(_first_line(error))) from None
     return _construct(cls, values, key)
+
+
+def _cut_quoted(message: str) -> str:
+    """OmegaConf quotes the whole offending value in its messages: cut each quoted part."""
+    return re.sub(r"'([^']{60})[^']{20,}'", lambda match: f"'{match.group(1)}...'", message)
+
+
+def _check_values(values: Any, key: str) -> None:
+    """Values that no setting takes, whatever its type, from any source (params.yaml, a `-S` override,
+    a Python caller): an integer beyond 64 bits, NaN or infinity, an OmegaConf interpolation or the
+    missing-value marker (the stages would resolve those while DVC records the text)."""
+    if isinstance(values, dict):
+        for name, value in values.items():
+            _check_values(value, f"{key}.{name}")
+    elif isinstance(values, (list, tuple)):
+        for index, value in enumerate(values):
+            _check_values(value, f"{key}[{index}]")
+    elif isinstance(values, bool):
+        return
+    elif isinstance(values, int):
+        _check(abs(values) <= MAX_INTEGER, key, f"{shown(values)} is out of range: no setting takes an integer "
+                                               f"beyond {MAX_INTEGER:,} (2**63 - 1)")
+    elif isinstance(values, float):
+        _check(math.isfinite(values), key, f"{values} is not a finite number; give an ordinary number")
+    elif isinstance(values, str):
+        _check("${" not in values and values != "???", key,
+               f"{shown(values)} is an OmegaConf interpolation or missing-value marker, which the stages would "
+               f"resolve while DVC records the text; write the value itself")
 
 
 def _check_mappings(cls: type, values: Any, key: str) -> None:
     """A section, or a nested one like train.lora, given as anything but a mapping fails naming its key
     (OmegaConf would name only the section and the dataclass)."""
-    _check(isinstance(values, dict), key, f"expected a mapping, got {type(values).__name__}: {values!r}")
+    _check(isinstance(values, dict), key, f"expected a mapping, got {type(values).__name__}: {shown(values)}")
     hints = typing.get_type_hints(cls)
     for name, value in values.items():
         if name in hints and dataclasses.is_dataclass(hints[name]):
@@ -710,11 +782,12 @@ def _construct(cls: type, values: dict[str, Any], key: str) -> Any:
 def check_top_level(params: dict[str, Any], source: str = "params.yaml") -> None:
     """Unknown top-level keys, a bad `rounds`, or a schedule that no longer matches `rounds` fail here."""
     unknown = sorted(set(params) - set(TOP_LEVEL))
-    _check(not unknown, "top level", f"unknown key(s) {', '.join(map(str, unknown))} in {source}; known keys: {', '.join(TOP_LEVEL)}")
+    _check(not unknown, "top level", f"unknown key(s) {', '.join(_cut(str(key)) for key in unknown[:10])} in {source}; "
+                                     f"known keys: {', '.join(TOP_LEVEL)}")
     rounds = params.get("rounds", 1)
     problem = schedule.rounds_problem(rounds)
     _check(problem is None, "rounds", problem or "")
-    teacher = (params.get("teacher") or {}).get("source", schedule.NO_TEACHER)
+    teacher = _section(params, "teacher").get("source", schedule.NO_TEACHER)
     expected = {"schedule": schedule.schedule(rounds), "evaluated": schedule.evaluated(rounds),
                 "history": schedule.history(rounds), "final": f"r{rounds}"}
     for key, value in expected.items():
@@ -726,20 +799,21 @@ def check_top_level(params: dict[str, Any], source: str = "params.yaml") -> None
     for key, value in {"generators": schedule.generators(rounds, teacher), "teachers": schedule.teachers(teacher)}.items():
         _check(
             params.get(key, value) == value, key,
-            f"does not match rounds={rounds} and teacher.source={teacher!r} in {source}; it is derived from them: "
+            f"does not match rounds={rounds} and teacher.source={shown(teacher)} in {source}; it is derived from them: "
             f"recompose with `python -m stages params` (or use `dvc exp run -S ...`)",
         )
 
 
 def load_params(path: str | Path = "params.yaml") -> dict[str, Any]:
+    """params.yaml as DVC reads it; refused, naming the file and line, wherever the stages could read it
+    differently or it could explode (see think_prune_train.inputs.read_yaml)."""
     path = Path(path)
-    if not path.exists():
+    if not path.exists() and not path.is_symlink():
         raise ParamsError(f"{path} not found: run from the repository root, where params.yaml lives.")
     try:
-        with path.open(encoding="utf-8") as handle:
-            params = yaml.safe_load(handle) or {}
-    except (yaml.YAMLError, UnicodeDecodeError) as error:
-        raise ParamsError(f"{path} is not valid YAML: {error}") from None
+        params = read_yaml(path) or {}
+    except InputFileError as error:
+        raise ParamsError(str(error)) from None
     _check(isinstance(params, dict), "top level", f"{path} must be a mapping of keys to values")
     check_top_level(params, str(path))
     return params
@@ -757,15 +831,25 @@ def check_all(params: dict[str, Any]) -> None:
 def candidate_teacher(params: dict[str, Any], name: str) -> TeacherParams:
     """Candidate `name` of teacher_selection: the `teacher` section with the candidate's keys over it."""
     candidates = load_section("teacher_selection", params).candidates
-    _check(name in candidates, "teacher_selection.candidates", f"has no candidate {name!r}; known: {', '.join(candidates) or 'none'}")
-    spec = build(TeacherParams, params.get("teacher") or {}, candidates[name], key=f"teacher_selection.candidates.{name}")
+    _check(name in candidates, "teacher_selection.candidates", f"has no candidate {shown(name)}; known: {', '.join(candidates) or 'none'}")
+    spec = build(TeacherParams, _section(params, "teacher"), candidates[name], key=f"teacher_selection.candidates.{name}")
     _check(spec.source != "none", f"teacher_selection.candidates.{name}.source", "must name a model, not 'none'")
     return spec
 
 
 def load_section(name: str, params: dict[str, Any]) -> Any:
     """The validated dataclass for section `name` (missing keys take their defaults)."""
-    return build(SECTIONS[name], params.get(name) or {}, key=name)
+    return build(SECTIONS[name], _section(params, name), key=name)
+
+
+def _section(params: dict[str, Any], name: str) -> dict[str, Any]:
+    """Section `name` as given; missing or null means every default. Anything else but a mapping (an
+    empty list, 0, false, '') is refused: DVC would record it while the stages used the defaults."""
+    values = params.get(name)
+    if values is None:
+        return {}
+    _check(isinstance(values, dict), name, f"expected a mapping, got {type(values).__name__}: {shown(values)}")
+    return values
 
 
 def backend_sections(params: dict[str, Any]) -> dict[str, Any]:
@@ -778,6 +862,7 @@ def backend_sections(params: dict[str, Any]) -> dict[str, Any]:
 def seed_of(params: dict[str, Any]) -> int:
     seed = params.get("seed", 0)
     _check(isinstance(seed, int) and not isinstance(seed, bool) and seed >= 0, "seed", "must be a non-negative integer")
+    _check(seed <= MAX_INTEGER, "seed", f"{shown(seed)} is out of range: at most {MAX_INTEGER:,} (2**63 - 1)")
     return seed
 
 

@@ -25,10 +25,10 @@ MAX_ROUNDS = 100
 def rounds_problem(rounds: object) -> str | None:
     """What is wrong with `rounds` (worded to follow "rounds"), or None when it is usable."""
     if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 1:
-        return f"must be a positive integer, got {rounds!r}"
+        return f"must be a positive integer, got {repr(rounds)[:40]}"
     if rounds > MAX_ROUNDS:
         return (
-            f"must be at most {MAX_ROUNDS}, got {rounds}: each round adds 5 DVC stages and DVC's planning time "
+            f"must be at most {MAX_ROUNDS}, got {str(rounds)[:40]}: each round adds 5 DVC stages and DVC's planning time "
             f"grows with the DAG; run further rounds as a separate experiment that starts from the last model "
             f"(base.source: a folder holding a copy of models/r{MAX_ROUNDS})"
         )

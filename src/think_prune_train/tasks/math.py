@@ -19,10 +19,19 @@ from think_prune_train.tasks.splits import draw_splits
 from think_prune_train.verify.math import extract_boxed
 
 DEFAULT_SOURCE = "HuggingFaceH4/MATH-500"
+# MATH's levels are 1-5; a difficulty is stored as a 64-bit integer and reported per level.
+MAX_LEVEL = 100
 LEVEL = re.compile(r"(?:level\s*)?(\d+|\?)", re.IGNORECASE)
 
 
 def _level(value: object, where: str) -> int:
+    level = _read_level(value, where)
+    if not 0 <= level <= MAX_LEVEL:
+        raise TaskError(f"{where}: level {str(level)[:40]} is not between 0 and {MAX_LEVEL}; fix that row or drop its level.")
+    return level
+
+
+def _read_level(value: object, where: str) -> int:
     if value is None or (isinstance(value, float) and pd.isna(value)):
         return 0
     if isinstance(value, bool):

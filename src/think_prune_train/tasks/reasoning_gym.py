@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from think_prune_train.errors import TaskError
+from think_prune_train.inputs import shown
 from think_prune_train.params import PrepareParams
 from think_prune_train.tasks.records import canonical_answer, question_id, solution_steps
 from think_prune_train.tasks.splits import SPLITS, stratified_splits
@@ -79,7 +80,8 @@ def reasoning_gym_splits(params: PrepareParams, seed: int, own_scorer: bool = Fa
         dataset = reasoning_gym.create_dataset(params.task, size=draws, seed=seed, **params.task_options)
     except (ValueError, TypeError, AssertionError, KeyError) as error:
         raise TaskError(
-            f"prepare.task={params.task!r} with prepare.task_options={params.task_options!r} failed: {error}"
+            f"prepare.task={shown(params.task)} with prepare.task_options={shown(params.task_options)} failed: "
+            f"{str(error)[:200]}"
         ) from None
     rows, seen, natural = [], set(), Counter()
     for index in range(draws):
@@ -88,8 +90,8 @@ def reasoning_gym_splits(params: PrepareParams, seed: int, own_scorer: bool = Fa
             question = params.question_template.format(**item)
         except (KeyError, IndexError, AttributeError, ValueError) as error:
             raise TaskError(
-                f"prepare.question_template={params.question_template!r} cannot be filled from a {params.task} item "
-                f"({type(error).__name__}: {error}); the item has fields {', '.join(item)} "
+                f"prepare.question_template={shown(params.question_template)} cannot be filled from a {params.task} item "
+                f"({type(error).__name__}: {str(error)[:100]}); the item has fields {', '.join(item)} "
                 f"(metadata: {', '.join(item.get('metadata', {}))})."
             ) from None
         if params.compact:
@@ -112,7 +114,7 @@ def reasoning_gym_splits(params: PrepareParams, seed: int, own_scorer: bool = Fa
         )
     if len(rows) < total:
         raise TaskError(
-            f"{params.task} with options {params.task_options} has only {len(rows)} distinct questions "
+            f"{params.task} with options {shown(params.task_options)} has only {len(rows)} distinct questions "
             f"(asked for {total}); lower prepare.train_questions/test_questions/warmup_questions "
             f"or widen prepare.task_options."
         )

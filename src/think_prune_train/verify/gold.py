@@ -20,11 +20,11 @@ def check_answers(answers: pd.Series, verifier: VerifierParams, where: str) -> N
     """Refuse gold answers the verifier cannot read, naming the first rows, before anything is graded."""
     read, hint = _gold_reader(verifier.kind)
     bad = []
-    for index, answer in answers.items():
+    for row, answer in enumerate(answers.tolist(), start=1):  # rows count from 1, as in every message
         try:
             read(str(answer))
         except ValueError:
-            bad.append(index)
+            bad.append(row)
     if bad:
         shown = ", ".join(map(str, bad[:5])) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
         raise AnswerError(f"{where}: rows {shown}: the answer is not {hint}; fix those rows or the task's verifier.")
