@@ -33,7 +33,7 @@ from think_prune_train.verify.grading import grade  # noqa: E402
 def main(folders: tuple[Path, ...]) -> None:
     """Grade a code run's traces before and after the judge and count the verdicts that changed."""
     frames = [pd.read_parquet(path, columns=["completion", "answer"]) for folder in folders
-              for path in [*sorted((folder / "data/generated").glob("r*.parquet")),
+              for path in [*sorted(p for p in (folder / "data/generated").glob("r*.parquet") if "-" not in p.name),
                            *sorted((folder / "evaluations").glob("r*/rows.parquet"))]]
     rows = pd.concat(frames).drop_duplicates(ignore_index=True)
     now = grade(rows["completion"].tolist(), rows["answer"].tolist(), VerifierParams(kind="code", workers=2),
