@@ -38,10 +38,11 @@ How a run is isolated (`isolation="namespace"`, the default):
   with `-I -S -B` (no user site, no site-packages, no environment variables, no bytecode files).
   The program's text reaches the interpreter as `-c` (trusted code only) and data on stdin.
 
-`isolation="none"` keeps only the rlimits, the process-group kill, the output cap, an empty
-working directory, the scrubbed environment and, as root, the drop to `Limits.sandbox_user`: no
-network, file system or PID isolation, and a child that calls `setsid()` escapes the kill. It must
-be asked for by name; nothing falls back to it silently.
+`isolation="none"` keeps only the rlimits (all but the process limit, which outside a user
+namespace counts every process of the user machine-wide), the process-group kill, the output
+cap, an empty working directory, the scrubbed environment and, as root, the drop to
+`Limits.sandbox_user`: no network, file system or PID isolation, and a child that calls
+`setsid()` escapes the kill. It must be asked for by name; nothing falls back to it silently.
 
 What this does not stop, stated plainly: the program shares the host's kernel, and no seccomp
 filter narrows its system calls, so a kernel exploit would leave any namespace sandbox (gVisor or a
@@ -421,7 +422,9 @@ def _set_rlimits(limits: Limits) -> None:
     resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_seconds, limits.cpu_seconds + 1))
     resource.setrlimit(resource.RLIMIT_AS, (limits.memory_bytes, limits.memory_bytes))
     resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_size_bytes, limits.file_size_bytes))
-    resource.setrlimit(resource.RLIMIT_NPROC, (limits.max_processes, limits.max_processes))
+    # No RLIMIT_NPROC: outside a user namespace it counts every process of the user, machine-wide
+    # (other runs, other services as nobody), and exec after the drop to that user fails with
+    # EAGAIN whenever they add up to the cap, whatever the program does.
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
 
@@ -630,8 +633,8 @@ def isolation_report(limits: Limits = Limits()) -> str:
              f"output: {limits.output_bytes} bytes of stdout+stderr, then killed",
              "environment: scrubbed (PATH, LANG, HOME/TMPDIR = workdir)"]
     if plan.unshare is None:
-        nproc = "per real user, shared with every process of that user"
-        lines += [f"processes: {limits.max_processes} (RLIMIT_NPROC), {nproc}",
+        lines += ["processes: NOT limited per run (RLIMIT_NPROC would count every process of the user, "
+                  "machine-wide)",
                   "network: NOT isolated", "file system: NOT isolated (only the cwd is empty)",
                   "processes: NOT isolated; a child that calls setsid() survives the kill",
                   "/proc and the pipeline's processes: visible"]
