@@ -129,7 +129,8 @@ def test_function_from_examples_is_short_enough_for_the_tiny_model():
 def test_function_from_examples_reference_solutions_pass_and_a_wrong_one_fails_most():
     items = [item for level in LEVELS for item in function_from_examples_items(25, seed=1, levels=[level])]
     answers = [item["answer"] for item in items]
-    assert all(grade([item["solution"] for item in items], answers))
+    judged = judge_many([(item["solution"], parse_code_answer(item["answer"])[0], None) for item in items], limits())
+    assert all(j.passed for j in judged), [(j.status, j.detail, j.stderr_tail[-300:]) for j in judged if not j.passed]
     identity = grade(["def f(x):\n return x"] * len(items), answers)
     assert sum(identity) == 0
     # The tests check inputs the question does not show: fitting the shown values is not enough.
