@@ -271,6 +271,11 @@ def _names(tests: str, entry_point: str | None) -> tuple[str, ...]:
     return tuple(sorted(names | ({entry_point} if entry_point else set())))
 
 
+def _message(value) -> bytes:
+    """`value` as one line for a sandboxed program's stdin."""
+    return (plain.encode(value) + "\n").encode()
+
+
 def _line(process: Sandboxed):
     """The next plain value from `process`, or None when none came or it was not plain data."""
     line = process.read_line()
@@ -290,9 +295,8 @@ def _ended(process: Sandboxed, default: str) -> str:
 def _with_split(source: str, split: Split, limits: Limits) -> tuple[str, str, Sandboxed]:
     runner = start(limits, RUNNER)
     try:
-        header = (plain.encode((source, sorted({call.name for call in split.calls}))) + "\n").encode()
-        requests = [(plain.encode((number, call.name, call.args, call.kwargs)) + "\n").encode()
-                    for number, call in enumerate(split.calls)]
+        header = _message((source, sorted({call.name for call in split.calls})))
+        requests = [_message((number, call.name, call.args, call.kwargs)) for number, call in enumerate(split.calls)]
         # Small enough for the pipe's buffer: send every call at once, saving a round trip per call.
         pipelined = len(header) + sum(map(len, requests)) < PIPELINE_BYTES
         runner.send(header + b"".join(requests) if pipelined else header)
@@ -363,13 +367,13 @@ def _with_judge(source: str, tests: str, entry_point: str | None, limits: Limits
     judge, verdict = None, False
     try:
         judge = judges.get()
-        runner.send((plain.encode((source, list(_names(tests, entry_point)))) + "\n").encode())
+        runner.send(_message((source, list(_names(tests, entry_point)))))
         loaded = _line(runner)
         if not (isinstance(loaded, tuple) and len(loaded) == 2 and loaded[0] == "loaded" and isinstance(loaded[1], dict)):
             return _ended(runner, "failed"), "the completion did not load", runner
         # Only the names asked about: the candidate must not bind a name the tests take from builtins.
         described = {name: loaded[1][name] for name in _names(tests, entry_point) if name in loaded[1]}
-        judge.send((plain.encode((tests, entry_point, described)) + "\n").encode())
+        judge.send(_message((tests, entry_point, described)))
         while True:
             message = _line(judge)
             if isinstance(message, tuple) and len(message) == 3 and message[0] == "verdict":
@@ -378,7 +382,7 @@ def _with_judge(source: str, tests: str, entry_point: str | None, limits: Limits
             if not (isinstance(message, tuple) and len(message) == 5 and message[0] == "call"):
                 return _ended(judge, "error"), "the judge stopped: " + judge.stderr_tail[-300:], runner
             _, number, name, args, kwargs = message
-            runner.send((plain.encode((number, name, args, kwargs)) + "\n").encode())
+            runner.send(_message((number, name, args, kwargs)))
             reply = runner.read_line()
             if reply is None:
                 # The candidate's process died or ran out of time: the judge learns nothing more.
@@ -403,14 +407,14 @@ def judge_program(source: str, tests: str, entry_point: str | None, limits: Limi
     split = _split(tests, entry_point)
     if split is not None:
         status, detail, runner = _with_split(source, split, limits)
-    elif judges is None:
-        judges = _Judges(limits)
+    else:
+        own = judges is None  # a single program: its judge is started for it and closed after it
+        judges = judges or _Judges(limits)
         try:
             status, detail, runner = _with_judge(source, tests, entry_point, limits, judges)
         finally:
-            judges.close()
-    else:
-        status, detail, runner = _with_judge(source, tests, entry_point, limits, judges)
+            if own:
+                judges.close()
     return Judged(passed=status == "passed", status=status, detail=detail,
                   judged_by="pipeline" if split is not None else "judge",
                   duration=time.monotonic() - started, stderr_tail=runner.stderr_tail)
