@@ -208,5 +208,30 @@ def verify() -> None:
     sys.exit(1 if bad else 0)
 
 
+@cli.command()
+@click.argument("revisions", nargs=-1)
+@click.option("--out", default="dvc_plots", show_default=True, help="Folder for the page (index.html).")
+def plots(revisions: tuple[str, ...], out: str) -> None:
+    """Write the plots page, drawn without the network: accuracy by round and every round's training curves.
+
+    With no REVISIONS, `dvc plots show` of the workspace; with some (commits, branches, experiment
+    names), `dvc plots diff REVISIONS`, their curves overlaid. The page inlines vega, vega-lite and
+    vega-embed (vl-convert-python's copies), where DVC's own page loads them from a CDN.
+    """
+    import subprocess
+    import tempfile
+
+    from think_prune_train.reporting.page import offline_template
+
+    command = ["plots", "diff", *revisions] if revisions else ["plots", "show"]
+    with tempfile.TemporaryDirectory() as folder:
+        template = Path(folder) / "offline.html"
+        template.write_text(offline_template(), encoding="utf-8")
+        done = subprocess.run([sys.executable, "-m", "dvc", *command, "--html-template", str(template), "-o", out])
+    if done.returncode != 0:
+        raise click.ClickException(f"dvc {' '.join(command)} failed (exit {done.returncode}); its message is above.")
+    click.echo(f"plots: {Path(out) / 'index.html'} (opens without the network)")
+
+
 if __name__ == "__main__":
     run(cli)

@@ -5,7 +5,8 @@ Reads params `seed`, `train`, `base.trust_remote_code`; `data/pruned/<round>.par
 (`train.init_from: previous`, the paper) or the base model r0 (`base`, STaR / ReST-EM).
 Writes `models/<round>` (a plain Hugging Face folder, safetensors) and `data/train_logs/<round>.json`
 (examples, start model, first and last logged loss, processes; for DPO objectives also TRL's
-per-step rewards, margins and log-probabilities under "log").
+per-step rewards, margins and log-probabilities under "log"), and with `--curves` the training curves
+(DVCLive: loss, learning rate, gradient norm, and DPO's rewards, margins and log-probabilities).
 
 Runs as one process (`train.launcher: python`) or as several under `accelerate launch` (GPUs, or CPU
 processes over gloo); then every process trains its share of each batch and only the first writes.
@@ -37,11 +38,13 @@ from think_prune_train.training.sft import is_main_process, loss_summary, proces
 @click.option("--pairs", required=True, help="The round's preference pairs (DPO), e.g. data/pairs/r1.parquet.")
 @click.option("--out", required=True, help="Where to save the trained model, e.g. models/r1.")
 @click.option("--log", "log_out", required=True, help="Training log, e.g. data/train_logs/r1.json.")
+@click.option("--curves", default=None, help="Folder for the training curves (DVCLive), e.g. data/train_curves/r1.")
 @click.option("--params", "params_file", default="params.yaml", show_default=True, help="Parameters file.")
 def main(round_: str, previous: str, base_model: str, pruned: str, pairs: str, out: str, log_out: str,
-         params_file: str) -> None:
+         curves: str | None, params_file: str) -> None:
     """Fine-tune on the round's kept traces and save the model."""
     out, log_out = writable(out), writable(log_out, "--log")
+    curves = writable(curves, "--curves") if curves else None
     params = load_params(params_file)
     train, seed = load_section("train", params), seed_of(params)
     objective = train.objective_for(round_)
@@ -60,9 +63,9 @@ def main(round_: str, previous: str, base_model: str, pruned: str, pairs: str, o
     with tempfile.TemporaryDirectory() as work_dir:
         seed_for_round = derive_seed(seed, round_, "train") % 2**31
         if objective == "sft":
-            model, log = sft(model, tokenizer, examples, train, seed_for_round, work_dir)
+            model, log = sft(model, tokenizer, examples, train, seed_for_round, work_dir, curves=curves)
         else:
-            model, log = dpo(model, tokenizer, examples, train, seed_for_round, work_dir, objective)
+            model, log = dpo(model, tokenizer, examples, train, seed_for_round, work_dir, objective, curves=curves)
     if not is_main_process():
         return
     save_model(model, tokenizer, out)

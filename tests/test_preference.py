@@ -345,6 +345,32 @@ def test_dpo_logs_every_step_and_sft_logs_as_before(plain_dpo, tmp_path):
     assert trainer_config(FAST, "dpo", 40, 0, tmp_path).logging_steps == 1
 
 
+def training_curves(folder) -> dict[str, list[tuple[int, float]]]:
+    """What DVCLive wrote in a curves folder, {"train/loss": [(step, value), ...]}, after checking its layout:
+    metrics.json holds each curve's last value, and there is nothing else (no dvc.yaml, params, report)."""
+    import csv
+    import json
+
+    plots = folder / "plots" / "metrics"
+    assert sorted(path.name for path in folder.iterdir()) == ["metrics.json", "plots"]
+    curves = {}
+    for path in sorted(plots.rglob("*.tsv")):
+        with path.open() as file:
+            rows = list(csv.DictReader(file, delimiter="\t"))
+        assert list(rows[0]) == ["step", path.stem], path  # no wall-clock column
+        curves[path.relative_to(plots).with_suffix("").as_posix()] = [(int(row["step"]), float(row[path.stem]))
+                                                                       for row in rows]
+    summary = json.loads((folder / "metrics.json").read_text())
+    assert summary["step"] == max(step for values in curves.values() for step, _ in values)
+    for name, values in curves.items():
+        last = summary
+        for part in name.split("/"):
+            last = last[part]
+        assert last == pytest.approx(values[-1][1]), name
+    assert not any("runtime" in name or "per_second" in name for name in curves)
+    return curves
+
+
 @pytest.mark.parametrize("objective", ["dpo", "sft"])
 def test_train_stage_keeps_every_dpo_step_in_its_log_and_sft_logs_as_before(objective, tiny_model_dir, tmp_path,
                                                                              monkeypatch):
@@ -367,17 +393,22 @@ def test_train_stage_keeps_every_dpo_step_in_its_log_and_sft_logs_as_before(obje
              "precision": "fp32"}
     (tmp_path / "params.yaml").write_text(yaml.safe_dump({"seed": 0, "train": train}))
     monkeypatch.chdir(tmp_path)
-    result = CliRunner().invoke(main, ["--round", "r1", "--previous", "models/r0", "--base", "models/r0", "--pruned",
-                                       "data/pruned/r1.parquet", "--pairs", "data/pairs/r1.parquet", "--out",
-                                       "models/r1", "--log", "data/train_logs/r1.json"])
+    arguments = ["--round", "r1", "--previous", "models/r0", "--base", "models/r0", "--pruned", "data/pruned/r1.parquet",
+                 "--pairs", "data/pairs/r1.parquet", "--out", "models/r1", "--log", "data/train_logs/r1.json"]
+    result = CliRunner().invoke(main, [*arguments, "--curves", "data/train_curves/r1"])
     assert result.exit_code == 0, result.output
     log = json.loads((tmp_path / "data/train_logs/r1.json").read_text())
+    curves = training_curves(tmp_path / "data/train_curves/r1")
+    assert curves["train/loss"][-1] == (log["steps"], pytest.approx(log["last_loss"]))
+    assert {"train/learning_rate", "train/grad_norm"} <= set(curves)
     if objective == "sft":
         # SFT logs keep their form (no per-step log), plus where and in what precision training ran.
         assert set(log) == {"examples", "start", "first_loss", "last_loss", "steps", "precision", "device"}
         assert log["precision"] == "fp32"
         return
     assert [entry["step"] for entry in log["log"]] == [1, 2, 3]
+    for name in ("loss", "rewards/chosen", "rewards/rejected", "rewards/margins", "logps/chosen", "logps/rejected"):
+        assert curves[f"train/{name}"] == [(entry["step"], entry[name]) for entry in log["log"]], name
     assert log["log"][0]["rewards/margins"] == pytest.approx(0, abs=1e-6)
     assert log["log"][-1]["rewards/margins"] > 0
     assert (log["first_loss"], log["last_loss"]) == (log["log"][0]["loss"], log["log"][-1]["loss"])

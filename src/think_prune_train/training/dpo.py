@@ -20,7 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 from think_prune_train.params import TrainParams
-from think_prune_train.training.sft import _FailpointCallback, lora_config, tokenizer_as_sampled, trainer_config
+from think_prune_train.training.sft import callbacks, lora_config, tokenizer_as_sampled, trainer_config
 
 PAIR_COLUMNS = ["prompt", "chosen", "rejected"]
 
@@ -86,6 +86,7 @@ def preference_trainer(
     work_dir: str | Path,
     objective: str = "dpo",
     progress: bool = True,
+    curves: str | Path | None = None,
 ):
     """TRL's DPOTrainer for `pairs`, ready to train: its tokenized dataset, collator and reference can be inspected.
 
@@ -105,7 +106,7 @@ def preference_trainer(
         train_dataset=dataset,
         processing_class=_tokenizer_for_pairs(tokenizer),
         peft_config=peft_config,
-        callbacks=[_FailpointCallback()],
+        callbacks=callbacks(curves),
     )
 
 
@@ -118,14 +119,15 @@ def dpo(
     work_dir: str | Path,
     objective: str = "dpo",
     progress: bool = True,
+    curves: str | Path | None = None,
 ):
     """Train `model` to prefer `chosen` over `rejected` after each `prompt`; return (model, log history).
 
     `objective` is 'dpo', or 'dpo_sft' to add train.sft_weight x SFT on the chosen completion.
-    TRL logs every step (see `step_log`). LoRA adapters are merged before returning, so the result
+    TRL logs every step (see `step_log`); with `curves`, DVCLive writes them into that folder. LoRA adapters are merged before returning, so the result
     saves as an ordinary model.
     """
-    trainer = preference_trainer(model, tokenizer, pairs, train, seed, work_dir, objective, progress)
+    trainer = preference_trainer(model, tokenizer, pairs, train, seed, work_dir, objective, progress, curves)
     trainer.train()
     trained = trainer.model
     if lora_config(train) is not None:

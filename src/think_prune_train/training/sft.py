@@ -123,9 +123,21 @@ def lora_config(train: TrainParams):
     )
 
 
+def callbacks(curves: str | Path | None) -> list[TrainerCallback]:
+    """The trainers' callbacks: the fault tests' failpoint, and DVCLive's curves into the folder `curves` if given."""
+    if curves is None:
+        return [_FailpointCallback()]
+    from think_prune_train.training.curves import CurvesCallback
+
+    return [_FailpointCallback(), CurvesCallback(curves)]
+
+
 def sft_trainer(model, tokenizer, examples: pd.DataFrame, train: TrainParams, seed: int, work_dir: str | Path,
-                progress: bool = True):
-    """TRL's SFTTrainer for `examples` (columns prompt, completion), ready to train; its dataset can be inspected."""
+                progress: bool = True, curves: str | Path | None = None):
+    """TRL's SFTTrainer for `examples` (columns prompt, completion), ready to train; its dataset can be inspected.
+
+    With `curves`, DVCLive writes the training curves into that folder (see `training.curves`).
+    """
     from datasets import Dataset
     from trl import SFTTrainer
 
@@ -135,14 +147,17 @@ def sft_trainer(model, tokenizer, examples: pd.DataFrame, train: TrainParams, se
     return SFTTrainer(
         model=model, args=trainer_config(train, "sft", len(dataset), seed, work_dir, progress), train_dataset=dataset,
         processing_class=tokenizer_as_sampled(tokenizer), peft_config=lora_config(train),
-        callbacks=[_FailpointCallback()],
+        callbacks=callbacks(curves),
     )
 
 
 def sft(model, tokenizer, examples: pd.DataFrame, train: TrainParams, seed: int, work_dir: str | Path,
-        progress: bool = True):
-    """Fine-tune `model` on `examples` (columns prompt, completion); return (trained model, log history)."""
-    trainer = sft_trainer(model, tokenizer, examples, train, seed, work_dir, progress)
+        progress: bool = True, curves: str | Path | None = None):
+    """Fine-tune `model` on `examples` (columns prompt, completion); return (trained model, log history).
+
+    With `curves`, DVCLive writes the training curves into that folder.
+    """
+    trainer = sft_trainer(model, tokenizer, examples, train, seed, work_dir, progress, curves)
     trainer.train()
     trained = trainer.model
     if lora_config(train) is not None:

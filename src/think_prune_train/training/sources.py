@@ -79,8 +79,12 @@ def warmup_training(spec, precision: str = "auto") -> TrainParams:
     )
 
 
-def warm_start(model, tokenizer, warmup: pd.DataFrame, spec, prompt, seed: int, precision: str = "auto"):
-    """SFT a freshly built tiny model on the warm-up questions' worked solutions: (model, warm-up log)."""
+def warm_start(model, tokenizer, warmup: pd.DataFrame, spec, prompt, seed: int, precision: str = "auto",
+               curves: str | Path | None = None):
+    """SFT a freshly built tiny model on the warm-up questions' worked solutions: (model, warm-up log).
+
+    With `curves`, DVCLive writes the warm-up's training curves into that folder.
+    """
     from think_prune_train.prompts import render_prompt
     from think_prune_train.training.sft import loss_summary, run_record, sft
 
@@ -95,7 +99,7 @@ def warm_start(model, tokenizer, warmup: pd.DataFrame, spec, prompt, seed: int, 
     )
     settings = warmup_training(spec, precision)
     with tempfile.TemporaryDirectory() as work_dir:
-        model, log = sft(model, tokenizer, examples, settings, seed, work_dir)
+        model, log = sft(model, tokenizer, examples, settings, seed, work_dir, curves=curves)
     return model, {"examples": len(examples), **loss_summary(log), **run_record(settings)}
 
 
@@ -103,13 +107,15 @@ def warm_start(model, tokenizer, warmup: pd.DataFrame, spec, prompt, seed: int, 
 SEED_LABELS = {"base": ("init", "base"), "teacher": ("teacher-init", "teacher")}
 
 
-def build_model(spec, warmup_file: str | Path, prompt, seed: int, role: str = "base", precision: str = "auto"):
+def build_model(spec, warmup_file: str | Path, prompt, seed: int, role: str = "base", precision: str = "auto",
+                curves: str | Path | None = None):
     """(model, tokenizer, warm-up log) for a `base`-shaped spec (`source`, `tiny`, `warmup`, `trust_remote_code`).
 
     `tiny` is built and warm-started on the questions in `warmup_file`, with seeds derived from
     `seed` and the `role` ('base' for the round-0 model, 'teacher' for the teacher stage and every
     candidate of the teacher trial), in `precision` (train.precision); every other source is
-    loaded (hub id, folder, GGUF), `warmup_file` is not read and the log is None.
+    loaded (hub id, folder, GGUF), `warmup_file` is not read and the log is None. With `curves`,
+    the warm-up's training curves go into that folder (DVCLive).
     """
     from think_prune_train.seeding import derive_seed
 
@@ -127,7 +133,7 @@ def build_model(spec, warmup_file: str | Path, prompt, seed: int, role: str = "b
             seed=init_seed,
         )
         warmup = read_frame(warmup_file, Problems)
-        model, log = warm_start(model, tokenizer, warmup, spec, prompt, warmup_seed, precision)
+        model, log = warm_start(model, tokenizer, warmup, spec, prompt, warmup_seed, precision, curves)
         return model, tokenizer, log
     if spec.source.startswith(GGUF_PREFIX):
         return *load_gguf(spec.source), None
