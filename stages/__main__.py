@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from stages import base, evaluate, generate, prepare, prune, report, select_teacher, summary, train
+from stages import base, evaluate, export, generate, prepare, prune, report, select_teacher, summary, train
 from stages.common import run
 from think_prune_train.artifacts import SCHEMAS, DataContractError, read_frame
 from think_prune_train.inputs import MAX_PARAMS_BYTES, InputFileError, check_yaml_structure, parse_yaml, read_bounded
@@ -25,6 +25,8 @@ def cli() -> None:
 
 for stage in (prepare, base, generate, prune, train, evaluate, report, summary, select_teacher):
     cli.add_command(stage.main, name=stage.__name__.rsplit(".", 1)[-1])
+# Not a DVC stage: it reads what the stages wrote.
+cli.add_command(export.main, name="export")
 
 
 @cli.command()
