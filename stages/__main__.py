@@ -9,24 +9,37 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import importlib
+
 import click
 
-from stages import base, evaluate, export, generate, prepare, prune, report, select_teacher, summary, train
 from stages.common import run
 from think_prune_train.artifacts import SCHEMAS, DataContractError, read_frame
 from think_prune_train.inputs import MAX_PARAMS_BYTES, InputFileError, check_yaml_structure, parse_yaml, read_bounded
 from think_prune_train.params import ParamsError, check_all, check_top_level, load_params
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+# The stages' own commands, each imported when it is called: train and select_teacher import
+# transformers and TRL (6 s), which the other commands do not need. export is not a DVC stage.
+STAGE_COMMANDS = ("prepare", "base", "generate", "prune", "train", "evaluate", "report", "summary", "select_teacher",
+                  "export")
+
+
+class Commands(click.Group):
+    """The tools below, and the stage modules' `main` commands imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), *STAGE_COMMANDS])
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in STAGE_COMMANDS:
+            return importlib.import_module(f"stages.{name}").main
+        return super().get_command(ctx, name)
+
+
+@click.group(cls=Commands, context_settings={"help_option_names": ["-h", "--help"]})
 def cli() -> None:
     """think-prune-train: stages and tools. `dvc repro` runs the stages for you."""
-
-
-for stage in (prepare, base, generate, prune, train, evaluate, report, summary, select_teacher):
-    cli.add_command(stage.main, name=stage.__name__.rsplit(".", 1)[-1])
-# Not a DVC stage: it reads what the stages wrote.
-cli.add_command(export.main, name="export")
 
 
 @cli.command()

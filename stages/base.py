@@ -22,7 +22,6 @@ from think_prune_train.artifacts import write_json
 from think_prune_train.checkpoints import save_model
 from think_prune_train.params import load_params, load_section, seed_of
 from stages.paths import writable
-from think_prune_train.training.curves import write_empty_curves
 from think_prune_train.training.sources import build_model
 
 OUTPUTS = {"base": "models/r0", "teacher": "models/teacher"}
@@ -53,6 +52,8 @@ def main(role: str, params_file: str, warmup: str, out: str | None, log_file: st
     precision = load_section("train", params).precision
     model, tokenizer, log = build_model(spec, warmup, prompt, seed, role, precision, curves)
     if log is None:  # loaded, not trained
+        from think_prune_train.training.curves import write_empty_curves  # (imports transformers: not at startup)
+
         write_empty_curves(curves)
     save_model(model, tokenizer, out)
     write_json({"source": spec.source, **(log or {})}, log_file)
