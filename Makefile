@@ -34,8 +34,9 @@ $(VENV)/.installed-test: $(VENV)/.installed requirements/test.txt
 run: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro
 
+# One test process per core, at most 4 (every file's tests in one process: its fixtures are built once).
 test: setup-test
-	$(BIN)/python -m pytest -q -rs
+	$(BIN)/python -m pytest -q -rs -n auto --maxprocesses=4 --dist loadfile
 
 bench: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python bench/self_improve.py --control
