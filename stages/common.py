@@ -16,6 +16,22 @@ from think_prune_train.errors import Error, MissingDependency, MissingInput
 # an ImportError of a broken install included, is a bug and keeps its traceback.
 USER_ERRORS = (Error, MissingDependency)
 
+def fewshot_examples(path: str | Path, count: int, key: str) -> list[tuple[str, str]]:
+    """The first `count` worked examples (question, solution) of prepare's few-shot file; `key` is the
+    params key that asks for them, for the message when the file holds fewer."""
+    if count == 0:
+        return []
+    from think_prune_train.artifacts import Problems, read_frame
+
+    frame = read_frame(path, Problems)
+    if len(frame) < count:
+        raise click.ClickException(
+            f"{key} is {count}, but {path} holds {len(frame)} worked examples: prepare draws them, "
+            f"so run it again with these params (`dvc repro prepare`, or `python -m stages prepare`)."
+        )
+    return list(zip(frame["question"][:count], frame["solution"][:count]))
+
+
 # Where generation saves finished chunks, so that a stage killed mid-way resumes (not a DVC output).
 RESUME_ROOT = Path("data/.resume")
 

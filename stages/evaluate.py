@@ -1,6 +1,7 @@
 """evaluate@rN: Pass@1 of a round's model on the held-out test questions.
 
-Reads params `seed`, `prompt`, `evaluate`, `verifier`, `base.trust_remote_code`, `vllm`, `ray`; `models/<round>`, `data/problems/test.parquet`.
+Reads params `seed`, `prompt`, `evaluate`, `verifier`, `base.trust_remote_code`, `vllm`, `ray`; `models/<round>`, `data/problems/test.parquet`,
+and the few-shot examples `data/problems/fewshot.parquet` (`evaluate.fewshot` of them, or `prompt.fewshot`).
 Writes `evaluations/<round>/rows.parquet` (schema `Evaluations`: every sampled completion plus
 the greedy one as sample -1, graded strictly and flexibly) and `evaluations/<round>/metrics.json`
 (overall and per difficulty level). Pass@1 is the mean accuracy over `evaluate.samples` samples
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 import click
 
-from stages.common import RESUME_ROOT, round_option, run
+from stages.common import RESUME_ROOT, fewshot_examples, round_option, run
 from think_prune_train.artifacts import Evaluations, Problems, read_frame, write_frame, write_json
 from think_prune_train.generation.backends import open_backend
 from think_prune_train.generation.sampling import evaluate_model, forget_evaluation
@@ -30,20 +31,25 @@ from stages.paths import writable
 @click.option("--params", "params_file", default="params.yaml", show_default=True, help="Parameters file.")
 @click.option("--model", "model_path", required=True, help="Model folder to evaluate, e.g. models/r0.")
 @click.option("--problems", required=True, help="Test questions, e.g. data/problems/test.parquet.")
+@click.option("--fewshot", default="data/problems/fewshot.parquet", show_default=True,
+              help="Worked examples for few-shot prompts (prepare writes them).")
 @click.option("--rows", "rows_out", required=True, help="Graded completions, e.g. evaluations/r0/rows.parquet.")
 @click.option("--metrics", "metrics_out", required=True, help="Metrics file, e.g. evaluations/r0/metrics.json.")
-def main(round_: str, params_file: str, model_path: str, problems: str, rows_out: str, metrics_out: str) -> None:
+def main(round_: str, params_file: str, model_path: str, problems: str, fewshot: str, rows_out: str,
+         metrics_out: str) -> None:
     """Sample and grade test completions; write per-question rows and round metrics."""
     rows_out, metrics_out = writable(rows_out, "--rows"), writable(metrics_out, "--metrics")
     writable(RESUME_ROOT, "the resume folder")
     params = load_params(params_file)
     prompt, evaluate, seed = load_section("prompt", params), load_section("evaluate", params), seed_of(params)
     test = read_frame(problems, Problems)
+    shots = prompt.fewshot if evaluate.fewshot is None else evaluate.fewshot
+    examples = fewshot_examples(fewshot, shots, "evaluate.fewshot" if evaluate.fewshot is not None else "prompt.fewshot")
     backend = open_backend(evaluate, model_path, derive_seed(seed, "evaluate", round_), **backend_sections(params))
     verifier = load_section("verifier", params)
     check_answers(test["answer"], verifier, problems)
     rows = evaluate_model(backend, test, prompt, evaluate, verifier, seed, round_=round_, name=round_,
-                                   model_path=model_path, resume_root=RESUME_ROOT)
+                          model_path=model_path, resume_root=RESUME_ROOT, examples=examples)
     metrics = summarize(rows, evaluate.pass_at_k)
     write_frame(rows, rows_out, Evaluations)
     write_json(metrics, metrics_out)

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import click
 
-from stages.common import RESUME_ROOT, run
+from stages.common import RESUME_ROOT, fewshot_examples, run
 from stages.paths import writable
 from think_prune_train.artifacts import Problems, Traces, read_frame, write_frame, write_json
 from think_prune_train.checkpoints import load_model, save_model
@@ -34,6 +34,7 @@ from think_prune_train.generation.backends import open_backend
 from think_prune_train.generation.resume import clear, work_folder
 from think_prune_train.generation.sampling import evaluate_model, forget_evaluation, think
 from think_prune_train.params import backend_sections, candidate_teacher, load_params, load_section, seed_of
+from think_prune_train.prompts import zero_shot
 from think_prune_train.schedule import questions_for_round
 from think_prune_train.reporting.metrics import summarize
 from think_prune_train.seeding import derive_seed
@@ -65,6 +66,10 @@ def main(candidate: str, params_file: str, problems: str, student: str, out: str
     pool = read_frame(problems / "train.parquet", Problems).set_index("question_id")
     test = read_frame(problems / "test.parquet", Problems).head(selection.test_questions)
     question_ids = questions_for_round(pool.index.tolist(), ROUND, selection.questions, seed)
+    examples = fewshot_examples(problems / "fewshot.parquet", prompt.fewshot, "prompt.fewshot")
+    test_shots = prompt.fewshot if evaluate.fewshot is None else evaluate.fewshot
+    test_examples = fewshot_examples(problems / "fewshot.parquet", test_shots,
+                                     "prompt.fewshot" if evaluate.fewshot is None else "evaluate.fewshot")
 
     label = f"select_teacher@{candidate}"
     settings = {"seed": seed, "teacher": asdict(spec), "selection": asdict(selection), "trust": trust_remote_code,
@@ -79,11 +84,12 @@ def main(candidate: str, params_file: str, problems: str, student: str, out: str
     if not traces_file.exists():
         teacher = open_backend(generate, str(teacher_dir), derive_seed(seed, "generate", ROUND), **backend_sections(params))
         traces = think(teacher, pool, question_ids, ROUND, prompt, generate, seed,
-                       label=f"trial-generate@{candidate}", model_path=str(teacher_dir), resume_root=RESUME_ROOT)
+                       label=f"trial-generate@{candidate}", model_path=str(teacher_dir), resume_root=RESUME_ROOT,
+                       examples=examples)
         write_frame(traces, traces_file, Traces)
     traces = read_frame(traces_file, Traces)
     teacher_metrics = _scored(work / "teacher.json", teacher_dir, f"trial-{candidate}-teacher", test, params, seed,
-                              prompt, evaluate, sections["verifier"])
+                              prompt, evaluate, sections["verifier"], test_examples)
 
     student_model, tokenizer = load_model(student, trust_remote_code)
     correct = grade_traces(traces, sections["prune"].grading, sections["verifier"], progress=label)
@@ -94,6 +100,8 @@ def main(candidate: str, params_file: str, problems: str, student: str, out: str
             f"select_teacher@{candidate}: none of the teacher's {len(traces)} traces was correct; it cannot teach "
             f"this task as prompted (check prompt.* and that it answers in the '#### <number>' format)."
         )
+    if sections["train"].prompt == "zero_shot":
+        kept = zero_shot(kept, pool["question"], prompt, tokenizer)
     if not (student_dir / "config.json").exists():
         with tempfile.TemporaryDirectory() as train_dir:
             student_model, log = sft(student_model, tokenizer, kept, sections["train"], derive_seed(seed, ROUND, "train") % 2**31,
@@ -103,7 +111,7 @@ def main(candidate: str, params_file: str, problems: str, student: str, out: str
                     "last_loss": losses[-1] if losses else None}, work / "train.json")
         save_model(student_model, tokenizer, student_dir)
     student_metrics = _scored(work / "student.json", student_dir, f"trial-{candidate}-student", test, params, seed,
-                              prompt, evaluate, sections["verifier"])
+                              prompt, evaluate, sections["verifier"], test_examples)
 
     trial = {
         "candidate": candidate, "source": spec.source, "teacher_params": asdict(spec),
@@ -120,12 +128,13 @@ def main(candidate: str, params_file: str, problems: str, student: str, out: str
     )
 
 
-def _scored(result: Path, model_dir: Path, name: str, test, params: dict, seed: int, prompt, evaluate, verifier) -> dict:
+def _scored(result: Path, model_dir: Path, name: str, test, params: dict, seed: int, prompt, evaluate, verifier,
+            examples) -> dict:
     """The evaluate stage's metrics for the model in `model_dir`, kept in `result` once computed."""
     if not result.exists():
         backend = open_backend(evaluate, str(model_dir), derive_seed(seed, "evaluate", ROUND), **backend_sections(params))
         rows = evaluate_model(backend, test, prompt, evaluate, verifier, seed, round_=ROUND, name=name,
-                                    model_path=str(model_dir), resume_root=RESUME_ROOT)
+                              model_path=str(model_dir), resume_root=RESUME_ROOT, examples=examples)
         write_json(summarize(rows, evaluate.pass_at_k), result)
         forget_evaluation(name, RESUME_ROOT)
     return json.loads(result.read_text())

@@ -25,3 +25,7 @@ class AnswerError(Error, ValueError):
 
 class MissingInput(Error, FileNotFoundError):
     """An input file or folder that is not there (the message names it); a stage adds how to build it."""
+
+
+class PromptTooLong(Error, ValueError):
+    """Prompts that, with the tokens to be generated, do not fit the model's context (the message names the keys)."""

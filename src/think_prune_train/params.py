@@ -41,6 +41,11 @@ GENERATION_METHODS = ("sample", "mcts")
 SELECTION_METHODS = ("first", "shortest", "longest", "spread", "diverse")
 TRAIN_METHODS = ("full", "lora")
 INIT_FROM = ("previous", "base")
+# What a train round's examples are prompted with: the prompt the traces were sampled with, or the
+# zero-shot prompt (the template alone, no few-shot examples).
+TRAIN_PROMPTS = ("as_sampled", "zero_shot")
+# Worked examples a prompt may carry (prompt.fewshot, evaluate.fewshot).
+MAX_FEWSHOT = 64
 OBJECTIVES = ("sft", "dpo", "dpo_sft")
 PRECISIONS = ("auto", "fp32", "bf16")
 VLLM_DTYPES = ("auto", "bfloat16", "float16", "float32")
@@ -321,9 +326,17 @@ class VerifierParams:
 class PromptParams:
     template: str = field(default="{question}\n", metadata=_help("Format string with {question}."))
     chat: bool = field(default=False, metadata=_help("Wrap the prompt in the tokenizer's chat template."))
+    fewshot: int = field(
+        default=0,
+        metadata=_help(
+            "Worked examples before the question (0 = none): drawn once by prepare, seeded, from the warm-up "
+            "split's solutions (data/problems/fewshot.parquet); the same for every question and round."
+        ),
+    )
 
     def __post_init__(self) -> None:
         _check("{question}" in self.template, "template", "must contain {question}")
+        _check(0 <= self.fewshot <= MAX_FEWSHOT, "fewshot", f"must be in [0, {MAX_FEWSHOT}]")
 
 
 @dataclass
@@ -523,10 +536,18 @@ class TrainParams:
             "processes (GPUs, or CPU processes over gloo; see conf/accelerate/); batch_size is per process."
         ),
     )
+    prompt: str = field(
+        default="as_sampled",
+        metadata=_help(
+            "'as_sampled': train on the prompt each trace was sampled with (few-shot examples included); "
+            "'zero_shot': on the template alone, so the model learns to answer without examples."
+        ),
+    )
     lora: LoraParams = field(default_factory=LoraParams)
 
     def __post_init__(self) -> None:
         _check(self.batch_size > 0, "batch_size", "must be positive")
+        _check(self.prompt in TRAIN_PROMPTS, "prompt", "must be 'as_sampled' or 'zero_shot'")
         _check(self.gradient_accumulation > 0, "gradient_accumulation", "must be positive (1 = no accumulation)")
         _check(self.max_length > 0, "max_length", "must be positive")
         _check(
@@ -575,10 +596,16 @@ class TrainParams:
 class EvaluateParams(SamplingParams):
     samples: int = field(default=4, metadata=_help("Sampled completions per test question for Pass@1."))
     pass_at_k: list[int] = field(default_factory=lambda: [1, 4], metadata=_help("k values for pass@k."))
+    fewshot: int | None = field(
+        default=None,
+        metadata=_help("Worked examples in the test prompts (null = prompt.fewshot; 0 = a zero-shot evaluation)."),
+    )
 
     def __post_init__(self) -> None:
         super().__post_init__()
         _check(self.samples > 0, "samples", "must be positive")
+        _check(self.fewshot is None or 0 <= self.fewshot <= MAX_FEWSHOT, "fewshot",
+               f"must be null (prompt.fewshot) or in [0, {MAX_FEWSHOT}]")
         for k in self.pass_at_k:
             _check(0 < k <= self.samples, "pass_at_k", f"k={k} must be in [1, evaluate.samples={self.samples}]")
 

@@ -26,6 +26,7 @@ step-level preference pairs (`sibling_pairs`).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,8 +35,9 @@ import pandas as pd
 from think_prune_train.artifacts import Traces, TreeNodes
 from think_prune_train.generation.backends import Backend, Request, Sampling
 from think_prune_train.generation.resume import generate_resumable
+from think_prune_train.generation.sampling import check_fits, context_limit
 from think_prune_train.params import GenerateParams, PromptParams, VerifierParams
-from think_prune_train.prompts import render_prompt
+from think_prune_train.prompts import Example, render_prompt
 from think_prune_train.seeding import derive_seed
 from think_prune_train.verify.grading import grade
 
@@ -142,18 +144,24 @@ def _count_tokens(backend: Backend, texts: list[str]) -> list[int]:
 def search(
     backend: Backend, pool: pd.DataFrame, question_ids: list[str], round_: str, prompt: PromptParams,
     generate: GenerateParams, verifier: VerifierParams, seed: int, *, label: str, model_path: str, resume_root: Path,
+    examples: Sequence[Example] = (),
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Grow one tree per question; return (Traces rows: every graded solution, TreeNodes rows).
 
-    `pool` is indexed by question_id. Batches are saved under `resume_root/label` (one sub-folder per
-    batch); call `resume.clear(label, resume_root)` once the results are written.
+    `pool` is indexed by question_id; every root prompt carries the few-shot `examples`. Batches are
+    saved under `resume_root/label` (one sub-folder per batch); call `resume.clear(label, resume_root)`
+    once the results are written.
     """
     settings = generate.mcts
     tokenizer = getattr(backend, "tokenizer", None)
     trees = [
-        Tree(question_id, render_prompt(pool.at[question_id, "question"], prompt, tokenizer), pool.at[question_id, "answer"])
+        Tree(question_id, render_prompt(pool.at[question_id, "question"], prompt, tokenizer, examples),
+             pool.at[question_id, "answer"])
         for question_id in question_ids
     ]
+    if examples:  # the roots at least must leave room for a step
+        check_fits([tree.prompt for tree in trees], tokenizer, generate.max_new_tokens, context_limit(model_path),
+                   f"prompt.fewshot={len(examples)} with generate.max_new_tokens={generate.max_new_tokens}")
     expand_sampling = Sampling(generate.temperature, generate.top_p, generate.max_new_tokens)
     rollout_sampling = Sampling(settings.rollout_temperature, generate.top_p, generate.max_new_tokens)
     resumable = {"model_path": model_path, "backend_name": generate.backend, "chunk_size": generate.checkpoint_every,

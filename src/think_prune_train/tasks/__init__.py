@@ -47,3 +47,25 @@ def split_with_mix(params: PrepareParams, seed: int, verifier_kind: str = "numer
     if params.task == "function_from_examples":
         return function_from_examples_splits(**sizes)
     return reasoning_gym_splits(params, seed, own_scorer=verifier_kind == "reasoning_gym")
+
+
+def fewshot_examples(splits: dict[str, pd.DataFrame], count: int, seed: int) -> pd.DataFrame:
+    """`count` worked examples for few-shot prompts, drawn with `seed` from the warm-up split's
+    solved questions, or from the training pool's when the warm-up has too few; never from test.
+
+    Rows as in the splits (question_id, question, answer, solution, difficulty), in drawing order:
+    a prompt with N examples takes the first N.
+    """
+    columns = splits["test"].columns
+    if count == 0:
+        return splits["test"].iloc[0:0][columns]
+    for source in ("warmup", "train"):
+        solved = splits[source][splits[source]["solution"].str.len() > 0]
+        if len(solved) >= count:
+            return solved.sample(n=count, random_state=seed % 2**32)[columns].reset_index(drop=True)
+    solved = {source: int((splits[source]["solution"].str.len() > 0).sum()) for source in ("warmup", "train")}
+    raise TaskError(
+        f"prompt.fewshot / evaluate.fewshot ask for {count} worked examples, but the warm-up split has "
+        f"{solved['warmup']} questions with a solution and the training pool {solved['train']}: lower them, "
+        f"raise prepare.warmup_questions, or use a task whose questions come with solutions"
+    )
