@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import pandas as pd
 import yaml
 
+from think_prune_train.params import load_section
 from think_prune_train.reporting.tables import levels
 from think_prune_train.schedule import round_index
 
@@ -43,8 +44,7 @@ class Provenance:
 
 def objective_for(params: dict, round_: str) -> str:
     """The training objective of `round_` (train.objective_by_round over train.objective)."""
-    train = params["train"]
-    return (train.get("objective_by_round") or {}).get(round_, train["objective"])
+    return load_section("train", params).objective_for(round_)
 
 
 def trace_rounds(round_: str) -> list[str]:
