@@ -21,8 +21,8 @@ from think_prune_train.params import ParamsError, check_all, check_top_level, lo
 
 # The stages' own commands, each imported when it is called: train and select_teacher import
 # transformers and TRL (6 s), which the other commands do not need. export is not a DVC stage.
-STAGE_COMMANDS = ("prepare", "base", "generate", "prune", "train", "evaluate", "report", "summary", "select_teacher",
-                  "export")
+STAGE_COMMANDS = ("prepare", "base", "generate", "prune", "accumulate", "train", "evaluate", "report", "summary",
+                  "select_teacher", "export")
 
 
 class Commands(click.Group):

@@ -101,8 +101,9 @@ def stage_modules() -> dict[str, tuple[str, list[str]]]:
     for name, stage in stages.items():
         body = stage.get("do", stage)
         module = next(word for word in body["cmd"].split() if word.startswith("stages."))
+        # Data, models and reports, and the per-round files named through `${item...}`, are not code.
         found[name] = (module, [dep for dep in body["deps"] if not dep.startswith(("data/", "models/", "reports/",
-                                                                                     "evaluations/"))])
+                                                                                     "evaluations/", "${"))])
     return found
 
 

@@ -19,7 +19,9 @@ from omegaconf import OmegaConf
 
 from think_prune_train.inputs import MAX_PARAMS_BYTES, check_yaml_structure, read_bounded
 from think_prune_train.params import Params
-from think_prune_train.schedule import evaluated, generators, history, schedule, teachers
+from think_prune_train.schedule import (
+    accumulation, evaluated, generation, generators, history, schedule, teachers, training,
+)
 
 ConfigStore.instance().store(name="params_schema", node=Params)
 
@@ -31,6 +33,13 @@ OmegaConf.register_new_resolver(
     "tpt_generators", lambda rounds, teacher: OmegaConf.create(generators(rounds, teacher)), replace=True
 )
 OmegaConf.register_new_resolver("tpt_teachers", lambda teacher: OmegaConf.create(teachers(teacher)), replace=True)
+OmegaConf.register_new_resolver(
+    "tpt_generation", lambda rounds, teacher, rule: OmegaConf.create(generation(rounds, teacher, rule)), replace=True
+)
+OmegaConf.register_new_resolver("tpt_training", lambda rounds, data: OmegaConf.create(training(rounds, data)), replace=True)
+OmegaConf.register_new_resolver(
+    "tpt_accumulation", lambda rounds, data: OmegaConf.create(accumulation(rounds, data)), replace=True
+)
 
 
 def _check_conf(folder: Path) -> None:

@@ -41,6 +41,14 @@ GENERATION_METHODS = ("sample", "mcts")
 SELECTION_METHODS = ("first", "shortest", "longest", "spread", "diverse")
 TRAIN_METHODS = ("full", "lora")
 INIT_FROM = ("previous", "base")
+# What a train round trains on: its own pruned traces, or those of every round so far (Lee et al., 2025).
+TRAIN_DATA = ("round", "accumulate")
+# How prune judges a trace: against the gold answer, or without it (a question's majority answer, and
+# optionally a length typical of the trace's difficulty level).
+PRUNE_FILTERS = ("answer", "majority", "majority+length")
+# How the rounds' difficulty levels are chosen: listed per round, or a harder level admitted once the
+# hardest one is passed often enough (curriculum.rule).
+CURRICULUM_RULES = ("static", "threshold")
 # What a train round's examples are prompted with: the prompt the traces were sampled with, or the
 # zero-shot prompt (the template alone, no few-shot examples).
 TRAIN_PROMPTS = ("as_sampled", "zero_shot")
@@ -87,6 +95,30 @@ MAX_QUESTIONS = 1_000_000
 
 
 @dataclass
+class HarderParams:
+    """Questions at difficulty levels beyond the warm-up's, for the test set and the training pool only."""
+
+    task_options: dict[str, Any] = field(
+        default_factory=dict,
+        metadata=_help(
+            "reasoning-gym options merged over prepare.task_options for a second draw, e.g. {min_terms: 6, "
+            "max_terms: 10} for chain_sum; {} = no harder questions."
+        ),
+    )
+    train_questions: int = field(default=0, metadata=_help("Harder questions added to the training pool."))
+    test_questions: int = field(default=0, metadata=_help("Harder questions added to the test set."))
+
+    def __post_init__(self) -> None:
+        _check(self.train_questions >= 0, "train_questions", "must be zero or positive")
+        _check(self.test_questions >= 0, "test_questions", "must be zero or positive")
+        _check(
+            bool(self.task_options) == (self.train_questions + self.test_questions > 0), "task_options",
+            "set task_options together with train_questions or test_questions (both empty or both set): the "
+            "options say which harder questions, the counts how many",
+        )
+
+
+@dataclass
 class PrepareParams:
     task: str = field(
         default="chain_sum",
@@ -121,13 +153,15 @@ class PrepareParams:
     max_question_chars: int = field(
         default=10000, metadata=_help("Longest question accepted; a longer row is reported as bad input.")
     )
+    harder: HarderParams = field(default_factory=HarderParams)
 
     def __post_init__(self) -> None:
         _check(self.train_questions > 0, "train_questions", "must be positive")
         _check(self.test_questions > 0, "test_questions", "must be positive")
         _check(self.warmup_questions >= 0, "warmup_questions", "must be zero or positive")
         _check(self.max_question_chars > 0, "max_question_chars", "must be positive")
-        total = self.train_questions + self.test_questions + self.warmup_questions
+        total = (self.train_questions + self.test_questions + self.warmup_questions + self.harder.train_questions
+                 + self.harder.test_questions)
         _check(
             total <= MAX_QUESTIONS, "train_questions",
             f"train_questions + test_questions + warmup_questions is {total:,}, over {MAX_QUESTIONS:,}: prepare draws "
@@ -144,8 +178,8 @@ TASK_SETTINGS = {
     **{task: ("source", "max_question_chars") for task in FILE_TASKS},
     "function_from_examples": (),
 }
-REASONING_GYM_SETTINGS = ("task_options", "question_template", "compact")
-OPTIONAL_SETTINGS = ("source", "max_question_chars", "task_options", "question_template", "compact")
+REASONING_GYM_SETTINGS = ("task_options", "question_template", "compact", "harder")
+OPTIONAL_SETTINGS = ("source", "max_question_chars", "task_options", "question_template", "compact", "harder")
 
 
 def _check_settings_read(prepare: PrepareParams) -> None:
@@ -156,10 +190,11 @@ def _check_settings_read(prepare: PrepareParams) -> None:
         default = defaults[name].default_factory() if defaults[name].default is dataclasses.MISSING else defaults[name].default
         value = getattr(prepare, name)
         readers = [task for task, keys in TASK_SETTINGS.items() if name in keys] or ["reasoning-gym tasks"]
+        plain = (lambda item: dataclasses.asdict(item) if dataclasses.is_dataclass(item) else item)
         _check(
             name in reads or value == default, name,
-            f"{shown(value)} does nothing with {kind}: only {', '.join(readers)} read it; remove it or set it back "
-            f"to {json.dumps(default)}",
+            f"{shown(plain(value))} does nothing with {kind}: only {', '.join(readers)} read it; remove it or set it "
+            f"back to {json.dumps(plain(default))}",
         )
 
 
@@ -418,6 +453,63 @@ class GenerateParams(SamplingParams):
 
 
 @dataclass
+class CurriculumParams:
+    """Which difficulty levels each round draws its training questions from (easy to hard).
+
+    The levels are the `difficulty` column of prepare's problems (chain_sum: the number of terms).
+    At the defaults every round draws from the whole pool, as before there was a curriculum.
+    """
+
+    levels: dict[str, list[int]] = field(
+        default_factory=dict,
+        metadata=_help(
+            "Levels per round, e.g. {r1: [2, 3, 4, 5], r3: [3, 4, 5, 6]}: a round not listed takes the levels of the "
+            "latest listed round before it; rounds before the first listed draw from every level. With "
+            "rule threshold only r1 may be listed: it is where the rule starts."
+        ),
+    )
+    rule: str = field(
+        default="static",
+        metadata=_help(
+            "'static': the rounds' levels are `levels`; 'threshold': round N+1 admits level L+1 once round N's "
+            "traces at its hardest level L pass prune's filter at a rate of `threshold` or more."
+        ),
+    )
+    threshold: float = field(default=0.5, metadata=_help("rule threshold: pass rate at the hardest level that admits the next."))
+    max_level: int = field(
+        default=0, metadata=_help("rule threshold: the hardest level it may admit (0 = the training pool's hardest).")
+    )
+    window: int = field(
+        default=0,
+        metadata=_help("rule threshold: draw from the `window` hardest admitted levels only (0 = every admitted level)."),
+    )
+
+    def __post_init__(self) -> None:
+        _check(self.rule in CURRICULUM_RULES, "rule", f"must be one of {', '.join(CURRICULUM_RULES)}")
+        for name, chosen in self.levels.items():
+            _check(re.fullmatch(r"r[1-9]\d*", str(name)) is not None, "levels", f"{shown(name)} is not a round like r2")
+            _check(
+                isinstance(chosen, list) and len(chosen) > 0
+                and all(isinstance(level, int) and not isinstance(level, bool) and level >= 0 for level in chosen),
+                f"levels.{name}", f"must be a non-empty list of levels (integers >= 0), got {shown(chosen)}",
+            )
+        _check(0 <= self.threshold <= 1, "threshold", "must be in [0, 1]")
+        _check(self.max_level >= 0, "max_level", "must be zero (the pool's hardest level) or positive")
+        _check(self.window >= 0, "window", "must be zero (every admitted level) or positive")
+        if self.rule == "threshold":
+            _check(
+                set(self.levels) == {"r1"}, "levels",
+                "rule threshold starts from the levels of r1 and decides every later round's itself: give exactly "
+                "{r1: [...]}, e.g. curriculum.levels={r1:[2,3,4,5]}",
+            )
+
+    @property
+    def active(self) -> bool:
+        """Whether rounds draw from chosen levels (otherwise every round draws from the whole pool)."""
+        return bool(self.levels) or self.rule != "static"
+
+
+@dataclass
 class PruneParams:
     grading: str = field(default="strict", metadata=_help("'strict' (answer after ####) or 'flexible'."))
     require_correct: bool = field(
@@ -452,9 +544,32 @@ class PruneParams:
     pair_shared_prefix: bool = field(
         default=True, metadata=_help("Move a pair's shared opening into the prompt (fine-grained DPO).")
     )
+    filter: str = field(
+        default="answer",
+        metadata=_help(
+            "How a trace is judged right: 'answer' (equals the gold answer), or without labels: 'majority' (its "
+            "answer is its question's most common one, whose share of the samples reaches majority_share) or "
+            "'majority+length' (and its length is near the typical length of its difficulty level). Without "
+            "labels the gold answer only measures how often the pseudo-labels were right (the prune stats)."
+        ),
+    )
+    majority_share: float = field(
+        default=0.5,
+        metadata=_help("filter majority: least share of a question's samples the most common answer needs (ties: none)."),
+    )
+    length_tolerance: float = field(
+        default=0.5,
+        metadata=_help(
+            "filter majority+length: drop a trace whose length differs from the median length of its level's "
+            "majority traces by more than this fraction of that median."
+        ),
+    )
 
     def __post_init__(self) -> None:
         _check(self.grading in GRADINGS, "grading", "must be 'strict' or 'flexible'")
+        _check(self.filter in PRUNE_FILTERS, "filter", f"must be one of {', '.join(PRUNE_FILTERS)}")
+        _check(0 < self.majority_share <= 1, "majority_share", "must be in (0, 1]")
+        _check(self.length_tolerance >= 0, "length_tolerance", "must be zero or positive")
         _check(self.max_per_question >= 0, "max_per_question", "must be zero or positive")
         _check(self.max_examples >= 0, "max_examples", "must be zero or positive")
         _check(self.select in SELECTION_METHODS, "select", f"must be one of {', '.join(SELECTION_METHODS)}")
@@ -543,10 +658,23 @@ class TrainParams:
             "'zero_shot': on the template alone, so the model learns to answer without examples."
         ),
     )
+    data: str = field(
+        default="round",
+        metadata=_help(
+            "'round': train on the round's own pruned traces; 'accumulate': on those of every round so far "
+            "(data/accumulated/<round>.parquet, Lee et al. 2025). Composes with init_from. sft only."
+        ),
+    )
     lora: LoraParams = field(default_factory=LoraParams)
 
     def __post_init__(self) -> None:
         _check(self.batch_size > 0, "batch_size", "must be positive")
+        _check(self.data in TRAIN_DATA, "data", f"must be one of {', '.join(TRAIN_DATA)}")
+        _check(
+            self.data == "round" or {self.objective, *self.objective_by_round.values()} == {"sft"}, "data",
+            "accumulate gathers the pruned traces of every round for SFT; it does not gather DPO's preference pairs: "
+            "use train.objective=sft (and no dpo rounds in objective_by_round), or train.data=round",
+        )
         _check(self.prompt in TRAIN_PROMPTS, "prompt", "must be 'as_sampled' or 'zero_shot'")
         _check(self.gradient_accumulation > 0, "gradient_accumulation", "must be positive (1 = no accumulation)")
         _check(self.max_length > 0, "max_length", "must be positive")
@@ -685,6 +813,7 @@ class RayParams:
 
 
 _DERIVED = _help("Derived from rounds and teacher.source; do not set.")
+_DERIVED_CURRICULUM = _help("Derived from rounds, teacher.source, curriculum.rule and train.data; do not set.")
 
 
 @dataclass
@@ -702,12 +831,21 @@ class Params:
     final: Any = field(default="r${rounds}", metadata=_DERIVED)
     generators: Any = field(default="${tpt_generators:${rounds},${teacher.source}}", metadata=_DERIVED)
     teachers: Any = field(default="${tpt_teachers:${teacher.source}}", metadata=_DERIVED)
+    # What generate, train and accumulate unroll over: each round's generating model and the file its
+    # levels are decided from; its previous model and the traces it trains on; the accumulated traces
+    # each round adds its own to (empty unless train.data is accumulate: no accumulate stage).
+    generation: Any = field(
+        default="${tpt_generation:${rounds},${teacher.source},${curriculum.rule}}", metadata=_DERIVED_CURRICULUM
+    )
+    training: Any = field(default="${tpt_training:${rounds},${train.data}}", metadata=_DERIVED_CURRICULUM)
+    accumulation: Any = field(default="${tpt_accumulation:${rounds},${train.data}}", metadata=_DERIVED_CURRICULUM)
     prepare: PrepareParams = field(default_factory=PrepareParams)
     base: BaseParams = field(default_factory=BaseParams)
     teacher: TeacherParams = field(default_factory=TeacherParams)
     teacher_selection: TeacherSelectionParams = field(default_factory=TeacherSelectionParams)
     prompt: PromptParams = field(default_factory=PromptParams)
     generate: GenerateParams = field(default_factory=GenerateParams)
+    curriculum: CurriculumParams = field(default_factory=CurriculumParams)
     verifier: VerifierParams = field(default_factory=VerifierParams)
     prune: PruneParams = field(default_factory=PruneParams)
     train: TrainParams = field(default_factory=TrainParams)
@@ -828,6 +966,17 @@ def check_top_level(params: dict[str, Any], source: str = "params.yaml") -> None
             params.get(key, value) == value, key,
             f"does not match rounds={rounds} and teacher.source={shown(teacher)} in {source}; it is derived from them: "
             f"recompose with `python -m stages params` (or use `dvc exp run -S ...`)",
+        )
+    rule = _section(params, "curriculum").get("rule", "static")
+    data = _section(params, "train").get("data", "round")
+    derived = {"generation": schedule.generation(rounds, teacher, rule), "training": schedule.training(rounds, data),
+               "accumulation": schedule.accumulation(rounds, data)}
+    for key, value in derived.items():
+        _check(
+            params.get(key, value) == value, key,
+            f"does not match rounds={rounds}, teacher.source={shown(teacher)}, curriculum.rule={shown(rule)} and "
+            f"train.data={shown(data)} in {source}; it is derived from them: recompose with `python -m stages params` "
+            f"(or use `dvc exp run -S ...`)",
         )
 
 

@@ -98,3 +98,55 @@ def questions_for_round(question_ids: list[str], round_: str, per_round: int, se
     random.Random(seed).shuffle(shuffled)
     start = (round_index(round_) - 1) * per_round
     return [shuffled[(start + offset) % len(shuffled)] for offset in range(per_round)]
+
+
+# The files that generate, train and accumulate read per round, as dvc.yaml names them: DVC templating
+# can only look up a round's own item, so the per-round paths are derived here, with the schedule.
+MIX_RECORD = "data/problems/mix.json"
+
+
+def _pruned(round_: str) -> str:
+    return f"data/pruned/{round_}.parquet"
+
+
+def _accumulated(round_: str) -> str:
+    return f"data/accumulated/{round_}.parquet"
+
+
+def generation(rounds: int, teacher_source: str = NO_TEACHER, rule: str = "static") -> dict[str, dict[str, str]]:
+    """Each round's generating model (as `generators`) and the file its difficulty levels are decided from.
+
+    That file is prepare's record of the splits' levels (`data/problems/mix.json`), except under the
+    threshold rule (curriculum.rule) from round 2 on: the previous round's prune stats, whose pass rate
+    at its hardest level decides whether the round admits the next level. It is a DVC dependency of
+    generate, so the rule reads nothing DVC does not know about.
+    """
+    rounds = _check_rounds(rounds)
+    plan = {}
+    for round_, model in generators(rounds, teacher_source).items():
+        index = round_index(round_)
+        levels_from = f"data/pruned/{round_name(index - 1)}-stats.json" if rule == "threshold" and index > 1 else MIX_RECORD
+        plan[round_] = {"model": model, "levels_from": levels_from}
+    return plan
+
+
+def training(rounds: int, data: str = "round") -> dict[str, dict[str, str]]:
+    """Each round's previous model (as `schedule`) and the pruned traces it trains on.
+
+    `data: round`: the round's own (`data/pruned/rN.parquet`); `accumulate`: those of every round so
+    far, which the accumulate stage gathers into `data/accumulated/rN.parquet` (round 1 has only its own).
+    """
+    return {
+        round_: {"previous": previous,
+                 "data": _accumulated(round_) if data == "accumulate" and round_ != "r1" else _pruned(round_)}
+        for round_, previous in schedule(rounds).items()
+    }
+
+
+def accumulation(rounds: int, data: str = "round") -> dict[str, str]:
+    """Each round from 2 on mapped to the traces gathered before it (`data/pruned/r1.parquet` for r2, then
+    `data/accumulated/r<N-1>.parquet`); empty, so no accumulate stage, unless `data` is accumulate."""
+    rounds = _check_rounds(rounds)
+    if data != "accumulate":
+        return {}
+    return {round_name(i): _pruned("r1") if i == 2 else _accumulated(round_name(i - 1)) for i in range(2, rounds + 1)}

@@ -75,20 +75,30 @@ def overview(table: pd.DataFrame) -> dict:
     }
 
 
-def difficulty_markdown(table: pd.DataFrame) -> str:
-    """Pass@1 / greedy accuracy per round (rows) and difficulty level (columns), strict grading."""
+def unseen_levels(mix: dict, found: list[int]) -> list[int]:
+    """The levels among `found` that the warm-up never saw, by prepare's mix record (`data/problems/mix.json`):
+    none when there was no warm-up (a pretrained base model saw no split of the task)."""
+    warmup = {int(level) for level, count in mix.get("splits", {}).get("warmup", {}).items() if count}
+    return [level for level in found if level not in warmup] if warmup else []
+
+
+def difficulty_markdown(table: pd.DataFrame, unseen: list[int] = ()) -> str:
+    """Pass@1 / greedy accuracy per round (rows) and difficulty level (columns), strict grading; levels the
+    warm-up never saw (`unseen`) are marked with an asterisk."""
     found = levels(table)
     if not found:
         return ""
     lines = [
         "Pass@1 / greedy accuracy by difficulty (number of terms, or of solution steps):",
         "",
-        "| round | " + " | ".join(str(level) for level in found) + " |",
+        "| round | " + " | ".join(f"{level}*" if level in unseen else str(level) for level in found) + " |",
         "|---|" + "---|" * len(found),
     ]
     for _, row in table.iterrows():
         cells = [f"{100 * row[f'pass@1_d{level}']:.1f} / {100 * row[f'greedy_d{level}']:.1f}" for level in found]
         lines.append(f"| r{int(row['round'])} | " + " | ".join(cells) + " |")
+    if any(level in unseen for level in found):
+        lines += ["", "\\* a level the warm-up never saw."]
     return "\n".join(lines) + "\n"
 
 
@@ -112,8 +122,9 @@ def to_markdown(table: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
-def plot(table: pd.DataFrame, path: str | Path) -> None:
-    """Pass@1 (strict and flexible) and greedy accuracy against round, overall and per difficulty level, as a PNG."""
+def plot(table: pd.DataFrame, path: str | Path, unseen: list[int] = ()) -> None:
+    """Pass@1 (strict and flexible) and greedy accuracy against round, overall and per difficulty level, as a PNG;
+    levels the warm-up never saw (`unseen`) are labelled so."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -124,11 +135,11 @@ def plot(table: pd.DataFrame, path: str | Path) -> None:
         overall.plot(table["round"], 100 * table[column], marker="o", label=label)
     overall.set_title("Think, Prune, Train: accuracy by round")
     for index, level in enumerate(levels(table)):
-        color = f"C{index % 10}"
-        by_level.plot(table["round"], 100 * table[f"pass@1_d{level}"], marker="o", color=color, label=f"{level}: Pass@1")
+        color, name = f"C{index % 10}", f"{level} (new)" if level in unseen else str(level)
+        by_level.plot(table["round"], 100 * table[f"pass@1_d{level}"], marker="o", color=color, label=f"{name}: Pass@1")
         by_level.plot(table["round"], 100 * table[f"greedy_d{level}"], marker="x", linestyle="--", color=color,
-                      label=f"{level}: greedy")
-    by_level.set_title("By difficulty (terms or solution steps)")
+                      label=f"{name}: greedy")
+    by_level.set_title("By difficulty (terms or solution steps)" + ("; (new): not in the warm-up" if unseen else ""))
     for axes in (overall, by_level):
         axes.set_xlabel("round")
         axes.set_ylabel("% of held-out questions")

@@ -14,6 +14,7 @@ import pandas as pd
 from think_prune_train.errors import TaskError
 from think_prune_train.inputs import shown
 from think_prune_train.params import PrepareParams
+from think_prune_train.seeding import derive_seed
 from think_prune_train.tasks.records import canonical_answer, question_id, solution_steps
 from think_prune_train.tasks.splits import SPLITS, stratified_splits
 from think_prune_train.verify.numeric import MARKER
@@ -70,20 +71,47 @@ def reasoning_gym_splits(params: PrepareParams, seed: int, own_scorer: bool = Fa
     every split rather than a large share of the test set and none of the training pool.
     With `own_scorer` (verifier.kind: reasoning_gym) the answer is the whole item, for the
     dataset's own `score_answer`; otherwise it must be a number.
+
+    With `prepare.harder` a second draw, with its options over `task_options`, adds questions at
+    levels beyond the warm-up's to the test set and the training pool (never to the warm-up),
+    after theirs, with a mix of their own; `mix.json` records it under `harder`.
     """
+    wanted = {"test": params.test_questions, "warmup": params.warmup_questions, "train": params.train_questions}
+    pool, shares = _distinct_questions(params, params.task_options, sum(wanted.values()), seed, own_scorer)
+    splits, record = stratified_splits({name: pool for name in SPLITS}, wanted, shares, seed, params.task)
+    harder = params.harder
+    if not harder.task_options:
+        return splits, record
+    options = {**params.task_options, **harder.task_options}
+    wanted = {"test": harder.test_questions, "warmup": 0, "train": harder.train_questions}
+    harder_seed = derive_seed(seed, "harder") % 2**31
+    extra, extra_shares = _distinct_questions(params, options, sum(wanted.values()), harder_seed, own_scorer,
+                                              exclude=set(pool["question"]), label="prepare.harder")
+    extra_splits, extra_record = stratified_splits({name: extra for name in SPLITS}, wanted, extra_shares, seed,
+                                                   params.task)
+    for name in ("test", "train"):
+        splits[name] = pd.concat([splits[name], extra_splits[name]], ignore_index=True)
+        record["splits"][name] = {str(level): int(count)
+                                  for level, count in sorted(Counter(splits[name]["difficulty"]).items())}
+    del extra_record["splits"]["warmup"]
+    record["harder"] = {"task_options": options, **extra_record}
+    return splits, record
+
+
+def _distinct_questions(params: PrepareParams, options: dict, total: int, seed: int, own_scorer: bool,
+                        exclude: set[str] = frozenset(), label: str = "prepare") -> tuple[pd.DataFrame, dict[int, float]]:
+    """`total` or more distinct questions (none of them in `exclude`) drawn with `options`, and the
+    natural share of each difficulty level among every draw."""
     import reasoning_gym
 
-    wanted = {"test": params.test_questions, "warmup": params.warmup_questions, "train": params.train_questions}
-    total = sum(wanted.values())
     draws = 4 * total + 1000  # enough to see how many distinct questions each level really has
     try:
-        dataset = reasoning_gym.create_dataset(params.task, size=draws, seed=seed, **params.task_options)
+        dataset = reasoning_gym.create_dataset(params.task, size=draws, seed=seed, **options)
     except (ValueError, TypeError, AssertionError, KeyError) as error:
         raise TaskError(
-            f"prepare.task={shown(params.task)} with prepare.task_options={shown(params.task_options)} failed: "
-            f"{str(error)[:200]}"
+            f"prepare.task={shown(params.task)} with task options {shown(options)} failed: {str(error)[:200]}"
         ) from None
-    rows, seen, natural = [], set(), Counter()
+    rows, seen, natural = [], set(exclude), Counter()
     for index in range(draws):
         item = dataset[index]
         try:
@@ -114,12 +142,8 @@ def reasoning_gym_splits(params: PrepareParams, seed: int, own_scorer: bool = Fa
         )
     if len(rows) < total:
         raise TaskError(
-            f"{params.task} with options {shown(params.task_options)} has only {len(rows)} distinct questions "
-            f"(asked for {total}); lower prepare.train_questions/test_questions/warmup_questions "
-            f"or widen prepare.task_options."
+            f"{params.task} with options {shown(options)} has only {len(rows)} distinct questions "
+            f"(asked for {total}); lower {label}.train_questions/test_questions"
+            f"{'/warmup_questions' if label == 'prepare' else ''} or widen {label}.task_options."
         )
-    pool = pd.DataFrame(rows)
-    shares = {level: count / draws for level, count in natural.items()}
-    return stratified_splits({name: pool for name in SPLITS}, wanted, shares, seed, params.task)
-
-
+    return pd.DataFrame(rows), {level: count / draws for level, count in natural.items()}
