@@ -30,7 +30,7 @@ def voted_answers(completions: pd.Series, grading: str) -> pd.Series:
         value = extract_answer(text, grading)
         return format_answer(value) if value is not None else None
 
-    return completions.map(canonical).astype(object)
+    return pd.Series([canonical(text) for text in completions], index=completions.index, dtype=object)
 
 
 def majority_labels(question_ids: pd.Series, answers: pd.Series, min_share: float) -> pd.Series:
