@@ -1,0 +1,183 @@
+"""Easy to hard: does a difficulty schedule with accumulated data reach beyond the warm-up's levels?
+
+Three configurations on chain_sum (warm-up at 2-5 terms), each for every seed, with harder
+questions (6-10 terms) in the test set and the training pool so that all three are scored on the
+same questions:
+- `today`: the loop as it is (every round at the warm-up's levels, its own data, gold answers);
+- `schedule`: round 1 at 2-5 terms, each later round admitting the next level once the previous
+  round's traces at its hardest level pass at `--threshold` or more (curriculum.rule=threshold),
+  trained on the pruned traces of every round so far (train.data=accumulate);
+- `schedule+majority`: the same, pruned without labels (prune.filter=majority): the gold answers
+  only measure the pseudo-labels' precision.
+
+Like bench/self_improve.py, each run is a fresh copy of the repository (tracked files only) with
+params composed from conf/ plus the overrides, every stage executed one at a time with
+`dvc repro --force -s`; all copies share this repository's DVC cache. It prints Pass@1 and greedy
+accuracy per level and per round (mean over seeds, and per seed), the levels each round drew from,
+and the pseudo-labels' precision per round and per level. The goal it measures: greedy accuracy of
+50 % or more on 7-term chains within 8 rounds.
+
+    python bench/easy_to_hard.py                             # seeds 0 1 2, 8 rounds, the three configurations
+    python bench/easy_to_hard.py --seeds 0 --rounds 2 --harder-train 8 --harder-test 4 --max-new-tokens 24 \\
+        -- +profile=micro                                    # a smoke run of the mechanics (minutes)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import click
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from self_improve import new_copy, sh  # noqa: E402  (the same copies and commands as the self-improvement bench)
+
+from think_prune_train.hardware import machine_line  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+
+# Harder questions beside the warm-up's levels, in the test set and the pool of every configuration,
+# and room for their longer solutions (--max-new-tokens).
+COMMON = (
+    "+prepare.harder.task_options={min_terms:6,max_terms:10}", "prepare.harder.train_questions={harder_train}",
+    "prepare.harder.test_questions={harder_test}", "generate.max_new_tokens={tokens}", "evaluate.max_new_tokens={tokens}",
+)
+SCHEDULE = ("+curriculum.levels={r1:[2,3,4,5]}", "curriculum.rule=threshold", "curriculum.threshold={threshold}",
+            "train.data=accumulate")
+CONFIGS = {
+    "today": (),
+    "schedule": SCHEDULE,
+    "schedule+majority": (*SCHEDULE, "prune.filter=majority"),
+}
+
+
+def stage_order(params: dict) -> list[str]:
+    order = ["prepare", "base", "evaluate@r0", "report@r0"]
+    for round_ in params["schedule"]:
+        order += [f"generate@{round_}", f"prune@{round_}"]
+        if round_ in params["accumulation"]:
+            order.append(f"accumulate@{round_}")
+        order += [f"train@{round_}", f"evaluate@{round_}", f"report@{round_}"]
+    return order + ["summary"]
+
+
+def run_config(seed: int, overrides: list[str], cache: Path, keep: Path | None, name: str) -> dict:
+    """One configuration for one seed: per round, the held-out metrics by level, the levels generated at and
+    the prune stats."""
+    if keep is not None:
+        folder = keep / f"{name}-seed-{seed}"
+        folder.mkdir(parents=True)
+        context = contextlib.nullcontext(str(folder))
+    else:
+        context = tempfile.TemporaryDirectory(prefix=f"tpt-e2h-{name}-{seed}-")
+    with context as folder:
+        root = Path(folder)
+        params = new_copy(root, seed, overrides, cache)
+        started = time.perf_counter()
+        for stage in stage_order(params):
+            sh([sys.executable, "-m", "dvc", "repro", "--force", "-s", stage], root)
+            click.echo(f"  {name} seed {seed}: {stage}", err=True)
+        minutes = (time.perf_counter() - started) / 60
+        level = pd.read_parquet(root / "data/problems/train.parquet").set_index("question_id")["difficulty"]
+        rounds = []
+        for round_ in params["evaluated"]:
+            evaluation = json.loads((root / "evaluations" / round_ / "metrics.json").read_text())
+            row = {"round": round_, "pass@1": evaluation["pass@1"], "greedy": evaluation["greedy_accuracy"],
+                   "by_difficulty": evaluation.get("by_difficulty", {})}
+            if round_ != "r0":
+                traces = pd.read_parquet(root / "data/generated" / f"{round_}.parquet")
+                row["levels"] = sorted(int(value) for value in set(level[traces["question_id"]]))
+                row["prune"] = json.loads((root / "data/pruned" / f"{round_}-stats.json").read_text())
+            rounds.append(row)
+        mix = json.loads((root / "data/problems/mix.json").read_text())
+        warmup_levels = sorted(int(value) for value in mix["splits"]["warmup"])
+        return {"rounds": rounds, "minutes": minutes, "warmup_levels": warmup_levels}
+
+
+def mean_of(values: list[float | None]) -> str:
+    values = [value for value in values if value is not None]
+    return f"{100 * statistics.mean(values):.1f}" if values else ""
+
+
+def print_config(name: str, overrides: list[str], runs: dict[int, dict]) -> None:
+    seeds = sorted(runs)
+    rounds = [row["round"] for row in runs[seeds[0]]["rounds"]]
+    levels = sorted({int(level) for run in runs.values() for row in run["rounds"] for level in row["by_difficulty"]})
+    seen = set(runs[seeds[0]]["warmup_levels"])
+    click.echo(f"\n## {name}\n\noverrides: {' '.join(overrides)}\n")
+    click.echo(f"Pass@1 / greedy accuracy per level (terms; * the warm-up never saw it), %, mean over seeds "
+               f"{', '.join(map(str, seeds))}:\n")
+    click.echo("| round | all | " + " | ".join(f"{level}{'' if level in seen else '*'}" for level in levels) + " |")
+    click.echo("|---|---|" + "---|" * len(levels))
+    for index, round_ in enumerate(rounds):
+        rows = [runs[seed]["rounds"][index] for seed in seeds]
+        cells = [f"{mean_of([row['pass@1'] for row in rows])} / {mean_of([row['greedy'] for row in rows])}"]
+        for level in levels:
+            values = [row["by_difficulty"].get(str(level)) for row in rows]
+            cells.append(f"{mean_of([v['pass@1'] if v else None for v in values])} / "
+                         f"{mean_of([v['greedy_accuracy'] if v else None for v in values])}")
+        click.echo(f"| {round_} | " + " | ".join(cells) + " |")
+    click.echo("\nGreedy accuracy on 7 terms per seed and round, % (goal: 50 or more within 8 rounds):\n")
+    click.echo("| seed | " + " | ".join(rounds) + " |")
+    click.echo("|---|" + "---|" * len(rounds))
+    for seed in seeds:
+        cells = [mean_of([row["by_difficulty"].get("7", {}).get("greedy_accuracy")]) for row in runs[seed]["rounds"]]
+        click.echo(f"| {seed} | " + " | ".join(cells) + " |")
+    click.echo("\nPer round: the levels generated at (seed by seed), kept traces, gold accuracy of the traces, "
+               "and without labels the pseudo-labels' precision (overall; per level):\n")
+    click.echo("| round | levels | kept | traces right, % | pseudo-label precision, % | per level |")
+    click.echo("|---|---|---|---|---|---|")
+    for index, round_ in enumerate(rounds[1:], start=1):
+        rows = [runs[seed]["rounds"][index] for seed in seeds]
+        drawn = "; ".join(f"{row['levels'][0]}-{row['levels'][-1]}" if row["levels"] else "-" for row in rows)
+        kept = statistics.mean(row["prune"]["kept"] for row in rows)
+        precision = mean_of([row["prune"].get("pseudo_label_precision") for row in rows])
+        per_level = ""
+        if any("pseudo_label_precision" in row["prune"] for row in rows):
+            found = sorted({int(level) for row in rows for level in row["prune"].get("by_level", {})})
+            per_level = ", ".join(
+                f"{level}: {mean_of([row['prune'].get('by_level', {}).get(str(level), {}).get('pseudo_label_precision') for row in rows])}"
+                for level in found)
+        click.echo(f"| {round_} | {drawn} | {kept:.0f} | {mean_of([row['prune']['accuracy'] for row in rows])} | "
+                   f"{precision} | {per_level} |")
+    minutes = [run["minutes"] for run in runs.values()]
+    click.echo(f"\nminutes per run: {statistics.mean(minutes):.1f} (min {min(minutes):.1f}, max {max(minutes):.1f})")
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--seeds", type=int, multiple=True, default=(0, 1, 2), show_default=True, help="Seeds to run (repeat).")
+@click.option("--rounds", type=int, default=8, show_default=True, help="Rounds after the warm-up.")
+@click.option("--configs", multiple=True, type=click.Choice(list(CONFIGS)), default=tuple(CONFIGS), show_default=True,
+              help="Configurations to run (repeat).")
+@click.option("--threshold", type=float, default=0.5, show_default=True,
+              help="curriculum.threshold: pass rate at the hardest level that admits the next.")
+@click.option("--harder-train", type=int, default=5000, show_default=True, help="prepare.harder.train_questions.")
+@click.option("--harder-test", type=int, default=250, show_default=True, help="prepare.harder.test_questions.")
+@click.option("--max-new-tokens", "tokens", type=int, default=96, show_default=True,
+              help="generate.max_new_tokens and evaluate.max_new_tokens (ten compact terms take about 80 characters).")
+@click.option("--keep", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Keep each run's copy of the repository under this new folder (default: delete them).")
+@click.argument("overrides", nargs=-1)
+def main(seeds: tuple[int, ...], rounds: int, configs: tuple[str, ...], threshold: float, harder_train: int,
+         harder_test: int, tokens: int, keep: Path | None, overrides: tuple[str, ...]) -> None:
+    """Run today's loop, the schedule with accumulate, and the same without labels; print accuracy per level."""
+    cache = REPO / ".dvc" / "cache"
+    common = [item.format(harder_train=harder_train, harder_test=harder_test, tokens=tokens) for item in COMMON]
+    results = {}
+    for name in configs:
+        chosen = [*common, f"rounds={rounds}", *(item.format(threshold=threshold) for item in CONFIGS[name]),
+                  *overrides]
+        results[name] = (chosen, {seed: run_config(seed, chosen, cache, keep, name) for seed in seeds})
+    click.echo(machine_line())
+    for name, (chosen, runs) in results.items():
+        print_config(name, chosen, runs)
+
+
+if __name__ == "__main__":
+    main()
