@@ -42,19 +42,23 @@ from think_prune_train.hardware import machine_line  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 
-# Harder questions beside the warm-up's levels, in the test set and the pool of every configuration,
-# and room for their longer solutions (--max-new-tokens).
-COMMON = (
-    "+prepare.harder.task_options={min_terms:6,max_terms:10}", "prepare.harder.train_questions={harder_train}",
-    "prepare.harder.test_questions={harder_test}", "generate.max_new_tokens={tokens}", "evaluate.max_new_tokens={tokens}",
-)
-SCHEDULE = ("+curriculum.levels={r1:[2,3,4,5]}", "curriculum.rule=threshold", "curriculum.threshold={threshold}",
-            "train.data=accumulate")
-CONFIGS = {
-    "today": (),
-    "schedule": SCHEDULE,
-    "schedule+majority": (*SCHEDULE, "prune.filter=majority"),
-}
+def common_overrides(harder_train: int, harder_test: int, tokens: int) -> list[str]:
+    """Harder questions beside the warm-up's levels, in the test set and the pool of every configuration,
+    and room for their longer solutions."""
+    return ["+prepare.harder.task_options={min_terms:6,max_terms:10}", f"prepare.harder.train_questions={harder_train}",
+            f"prepare.harder.test_questions={harder_test}", f"generate.max_new_tokens={tokens}",
+            f"evaluate.max_new_tokens={tokens}"]
+
+
+def config_overrides(name: str, threshold: float) -> list[str]:
+    """today: the loop as it is; schedule: the threshold rule from 2-5 terms with accumulated data; and
+    schedule+majority: the same pruned without labels."""
+    schedule = ["+curriculum.levels={r1:[2,3,4,5]}", "curriculum.rule=threshold", f"curriculum.threshold={threshold}",
+                "train.data=accumulate"]
+    return {"today": [], "schedule": schedule, "schedule+majority": [*schedule, "prune.filter=majority"]}[name]
+
+
+CONFIGS = ("today", "schedule", "schedule+majority")
 
 
 def stage_order(params: dict) -> list[str]:
@@ -153,7 +157,7 @@ def print_config(name: str, overrides: list[str], runs: dict[int, dict]) -> None
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--seeds", type=int, multiple=True, default=(0, 1, 2), show_default=True, help="Seeds to run (repeat).")
 @click.option("--rounds", type=int, default=8, show_default=True, help="Rounds after the warm-up.")
-@click.option("--configs", multiple=True, type=click.Choice(list(CONFIGS)), default=tuple(CONFIGS), show_default=True,
+@click.option("--configs", multiple=True, type=click.Choice(CONFIGS), default=CONFIGS, show_default=True,
               help="Configurations to run (repeat).")
 @click.option("--threshold", type=float, default=0.5, show_default=True,
               help="curriculum.threshold: pass rate at the hardest level that admits the next.")
@@ -168,11 +172,10 @@ def main(seeds: tuple[int, ...], rounds: int, configs: tuple[str, ...], threshol
          harder_test: int, tokens: int, keep: Path | None, overrides: tuple[str, ...]) -> None:
     """Run today's loop, the schedule with accumulate, and the same without labels; print accuracy per level."""
     cache = REPO / ".dvc" / "cache"
-    common = [item.format(harder_train=harder_train, harder_test=harder_test, tokens=tokens) for item in COMMON]
+    common = common_overrides(harder_train, harder_test, tokens)
     results = {}
     for name in configs:
-        chosen = [*common, f"rounds={rounds}", *(item.format(threshold=threshold) for item in CONFIGS[name]),
-                  *overrides]
+        chosen = [*common, f"rounds={rounds}", *config_overrides(name, threshold), *overrides]
         results[name] = (chosen, {seed: run_config(seed, chosen, cache, keep, name) for seed in seeds})
     click.echo(machine_line())
     for name, (chosen, runs) in results.items():

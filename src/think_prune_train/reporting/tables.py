@@ -173,6 +173,8 @@ def results_table(
             row.update(kept=stats["kept"], train_accuracy=stats["accuracy"], coverage=stats["coverage"],
                        select=stats.get("select", "first"), dropped=sum(stats.get(key, 0) for key in DROP_COUNTS),
                        compressed=stats.get("questions_compressed", 0))
+            if stats.get("pseudo_label_precision") is not None:  # pruned without labels (prune.filter: majority)
+                row["label_precision"] = stats["pseudo_label_precision"]
         log_file = Path(train_logs) / f"{name}.json"
         if log_file.exists():
             row["objective"] = json.loads(log_file.read_text()).get("objective", "sft")
