@@ -83,6 +83,9 @@ def run_config(seed: int, overrides: list[str], cache: Path, keep: Path | None, 
     with context as folder:
         root = Path(folder)
         params = new_copy(root, seed, overrides, cache)
+        # DVCLive (the training curves) needs a commit to compare against.
+        sh(["git", "add", "-A"], root)
+        sh(["git", "-c", "user.name=bench", "-c", "user.email=bench@example.invalid", "commit", "-qm", "bench copy"], root)
         started = time.perf_counter()
         for stage in stage_order(params):
             sh([sys.executable, "-m", "dvc", "repro", "--force", "-s", stage], root)
