@@ -2,13 +2,14 @@
 
 For each seed: a fresh copy of the repository (tracked files only), params composed from conf/
 with `seed=<S>` (plus any extra Hydra overrides), then every stage executed one at a time with
-`dvc repro --force -s` (never restored from a cache) so its wall time, DVC and Python start-up
+`dvc repro --force -s` (never restored from a cache, unless --reuse) so its wall time, DVC and Python start-up
 included, can be measured. All copies share this repository's DVC cache, so afterwards
 `dvc repro` here restores any seed's run from the run-cache.
 
     python bench/self_improve.py                   # seeds 0 1 2, the default configuration
     python bench/self_improve.py --control         # ... and the no-pruning control beside it
     python bench/self_improve.py --seeds 0 -- rounds=2 generate.temperature=1.0
+    python bench/self_improve.py --seeds 0 --reuse -- train.prompt=zero_shot   # shares stages with an earlier run
 
 The control (`prune.require_correct=false`: train on sampled traces whether right or wrong) runs
 after each seed with plain `dvc repro`, so the stages it shares with that seed's run (prepare,
@@ -70,7 +71,7 @@ def new_copy(root: Path, seed: int, overrides: list[str], cache: Path) -> dict:
 
 
 def run_seed(seed: int, overrides: list[str], cache: Path, timed: bool = True,
-             keep: Path | None = None) -> tuple[list[dict], dict[str, float]]:
+             keep: Path | None = None, reuse: bool = False) -> tuple[list[dict], dict[str, float]]:
     if keep is not None:  # the copy stays in keep/seed-<S>[-control], for a look at its traces afterwards
         folder = keep / f"seed-{seed}{'' if timed else '-control'}"
         folder.mkdir(parents=True)
@@ -84,7 +85,7 @@ def run_seed(seed: int, overrides: list[str], cache: Path, timed: bool = True,
         if timed:
             for stage in stage_order(params):
                 started = time.perf_counter()
-                sh([sys.executable, "-m", "dvc", "repro", "--force", "-s", stage], root)
+                sh([sys.executable, "-m", "dvc", "repro", *([] if reuse else ["--force"]), "-s", stage], root)
                 seconds[stage] = time.perf_counter() - started
                 click.echo(f"  seed {seed}: {stage:<12} {seconds[stage]:7.1f} s", err=True)
         else:  # the control: what it shares with the seed's run comes back from the run-cache
@@ -156,13 +157,15 @@ def print_accuracy(results: dict[int, list[dict]], seeds: tuple[int, ...], title
               help=f"Also run the no-pruning control ({CONTROL}) for every seed.")
 @click.option("--keep", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Keep each run's copy of the repository under this new folder (default: delete them).")
+@click.option("--reuse/--no-reuse", default=False, show_default=True,
+              help="Let the run-cache restore stages an earlier run already made (their time is then the restore's).")
 @click.argument("overrides", nargs=-1)
-def main(seeds: tuple[int, ...], control: bool, keep: Path | None, overrides: tuple[str, ...]) -> None:
+def main(seeds: tuple[int, ...], control: bool, keep: Path | None, reuse: bool, overrides: tuple[str, ...]) -> None:
     """Run the pipeline once per seed and print Pass@1 per round (overall and per difficulty) and minutes per stage."""
     cache = REPO / ".dvc" / "cache"
     results, controls = {}, {}
     for seed in seeds:
-        results[seed] = run_seed(seed, list(overrides), cache, keep=keep)
+        results[seed] = run_seed(seed, list(overrides), cache, keep=keep, reuse=reuse)
         if control:
             controls[seed] = run_seed(seed, [*overrides, CONTROL], cache, timed=False, keep=keep)
     click.echo(machine_line())

@@ -29,6 +29,41 @@ def test_greedy_ignores_seeds(backend):
     assert first == second
 
 
+def test_a_shared_opening_is_computed_once_with_the_same_samples(backend, monkeypatch):
+    from think_prune_train.generation.backends import hf
+
+    opening = "1 + 1 = 2\n#### 2\n\n3 - 1 = 2\n#### 2\n\n4 + 4 = 8\n#### 8\n\n6 - 2 = 4\n#### 4\n\n"
+    requests = [Request(f"{opening}{question}", seed) for seed, question in
+                enumerate(["1 + 2 =\n", "34 - 5 + 6 =\n", "7 =\n", "12 + 30 =\n"])]
+    ids = backend.tokenizer([request.prompt for request in requests], add_special_tokens=False)["input_ids"]
+    assert hf.shared_opening(ids) == len(opening) >= hf.MIN_SHARED_TOKENS  # a character per token
+    for sampling in (Sampling(1.0, 0.95, 12), Sampling(0.0, 1.0, 12)):
+        cached = backend.generate(requests, sampling)
+        monkeypatch.setattr(hf, "MIN_SHARED_TOKENS", 10**6)
+        assert backend.generate(requests, sampling) == cached  # the whole prompt run in one padded block
+        monkeypatch.undo()
+
+
+def test_shared_opening_leaves_each_row_a_token_of_its_own():
+    from think_prune_train.generation.backends.hf import shared_opening
+
+    assert shared_opening([[1, 2, 3], [1, 2, 4]]) == 2
+    assert shared_opening([[1, 2, 3], [1, 2, 3]]) == 2
+    assert shared_opening([[1, 2], [1, 2, 3, 4]]) == 1
+    assert shared_opening([[5], [5, 6]]) == 0
+    assert shared_opening([[1, 2, 3], [9, 2, 3]]) == 0
+
+
+def test_training_prompts_that_leave_no_room_are_refused(tiny_model_dir, tmp_path):
+    from think_prune_train.errors import TrainingDataTooLong
+
+    model, tokenizer = load_model(tiny_model_dir)
+    examples = pd.DataFrame({"prompt": ["1 + 2 =\n" * 5, "5 - 3 =\n"], "completion": ["#### 3", "#### 2"]})
+    settings = TrainParams(epochs=1, batch_size=2, max_length=40)
+    with pytest.raises(TrainingDataTooLong, match=r"train.max_length=40: 1 of 2 training rows .* \(the longest 40\)"):
+        sft(model, tokenizer, examples, settings, 0, tmp_path / "work", progress=False)
+
+
 def test_unknown_backend_is_a_clear_error(tiny_model_dir):
     with pytest.raises(ValueError, match="not a backend"):
         load_backend("onnx", str(tiny_model_dir))

@@ -21,6 +21,8 @@ from think_prune_train.verify.numeric import extract_answer, format_answer, is_c
         ("####42", "42"),
         ("#### $ 12", "12"),
         ("#### 12 apples", "12"),
+        ("#### - 5", "-5"),  # a sign with a space after the marker is still a sign
+        ("#### 12 - 7", "12"),
         ("the answer is 12", None),  # strict grading needs the marker
         ("", None),
         ("#### ", None),
@@ -36,6 +38,23 @@ def test_flexible_falls_back_to_last_number():
     assert extract_answer("3 + 4 = 7, so 7 apples", "flexible") == Decimal(7)
     assert extract_answer("no numbers here", "flexible") is None
     assert extract_answer("1,000 then #### 12", "flexible") == Decimal(12)
+
+
+@pytest.mark.parametrize(
+    "completion, expected",
+    [
+        ("so the answer is 12 - 7", 7),  # a minus after a number and a space is an operator
+        ("4-1=3\n3-7", 7),  # and without the space
+        ("(3 + 4) - 2", 2),
+        ("it is = -5", -5),  # after anything else it is a sign
+        ("the total is - 5", -5),
+        ("3 - -4", -4),
+        ("-8", -8),
+    ],
+)
+def test_flexible_reads_a_minus_after_a_number_as_subtraction(completion, expected):
+    assert extract_answer(completion, "flexible") == Decimal(expected)
+    assert not is_correct(completion, str(-expected), mode="flexible")
 
 
 def test_is_correct_compares_values_not_strings():

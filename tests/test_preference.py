@@ -383,6 +383,10 @@ def test_train_stage_keeps_every_dpo_step_in_its_log_and_sft_logs_as_before(obje
     from stages.train import main
     from think_prune_train.artifacts import Pairs, Pruned, write_frame
 
+    import subprocess
+
+    # A git repository without a commit, as `git init` leaves it: DVCLive must not need more.
+    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
     shutil.copytree(tiny_model_dir, tmp_path / "models" / "r0")
     ids = {"round": "r1", "question_id": [f"q{i}" for i in range(len(PAIRS))]}
     write_frame(PAIRS.assign(**ids, chosen_sample=0, rejected_sample=1, shared_prefix_chars=0),
@@ -399,6 +403,7 @@ def test_train_stage_keeps_every_dpo_step_in_its_log_and_sft_logs_as_before(obje
     assert result.exit_code == 0, result.output
     log = json.loads((tmp_path / "data/train_logs/r1.json").read_text())
     curves = training_curves(tmp_path / "data/train_curves/r1")
+    assert not (tmp_path / ".dvc").exists() and not list(tmp_path.rglob("dvc.yaml"))  # files only, no DVC repo
     assert curves["train/loss"][-1] == (log["steps"], pytest.approx(log["last_loss"]))
     assert {"train/learning_rate", "train/grad_norm"} <= set(curves)
     if objective == "sft":

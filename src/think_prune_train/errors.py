@@ -29,3 +29,7 @@ class MissingInput(Error, FileNotFoundError):
 
 class PromptTooLong(Error, ValueError):
     """Prompts that, with the tokens to be generated, do not fit the model's context (the message names the keys)."""
+
+
+class TrainingDataTooLong(Error, ValueError):
+    """Training prompts that leave no room for their completion within train.max_length (the message names the key)."""

@@ -12,6 +12,11 @@ TrainingArguments (a temporary output folder among them), puts the end-of-traini
 its wall-clock rates in the curves, and counts log calls, not optimizer steps, on the x axis. This
 callback does the same logging without those three. DVCLive writes no dvc.yaml, no report and no
 DVC experiment of its own, and saves no model.
+
+Nor does it look for a DVC repository: `Live` by default opens the one around the working folder
+(it fails in a git repository without a commit, and creates a DVC repository where there is
+none). Here it only writes files, so training runs the same in a pipeline, a fresh `git init`
+or a notebook.
 """
 
 from __future__ import annotations
@@ -26,6 +31,17 @@ from transformers import TrainerCallback
 COUNTERS = ("epoch", "num_tokens")
 
 
+def files_only_live(folder: str | Path):
+    """A DVCLive `Live` writing into `folder` and doing nothing else: no report, dvc.yaml, experiment or repository."""
+    from dvclive import Live
+
+    class FilesOnlyLive(Live):
+        def _init_dvc(self):  # DVCLive's link to a DVC repository and its git commit: not wanted here
+            self._dvc_file = "dvc.yaml"  # the name Live would use; never written (dvcyaml=False)
+
+    return FilesOnlyLive(str(folder), report=None, save_dvc_exp=False, dvcyaml=False)
+
+
 class CurvesCallback(TrainerCallback):
     """Logs every logging step's numbers to DVCLive in `folder`, from the main process only."""
 
@@ -36,11 +52,10 @@ class CurvesCallback(TrainerCallback):
     def on_log(self, args, state, control, logs=None, **kwargs):
         if not state.is_world_process_zero or not logs or "train_runtime" in logs:  # the end-of-training summary
             return
-        from dvclive import Live
         from dvclive.plots import Metric
 
         if self.live is None:
-            self.live = Live(str(self.folder), report=None, save_dvc_exp=False, dvcyaml=False)
+            self.live = files_only_live(self.folder)
         self.live.step = state.global_step
         for key, value in logs.items():
             if key not in COUNTERS and Metric.could_log(value):

@@ -20,7 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 from think_prune_train.params import TrainParams
-from think_prune_train.training.sft import callbacks, lora_config, tokenizer_as_sampled, trainer_config
+from think_prune_train.training.sft import callbacks, check_room, lora_config, tokenizer_as_sampled, trainer_config
 
 PAIR_COLUMNS = ["prompt", "chosen", "rejected"]
 
@@ -96,6 +96,7 @@ def preference_trainer(
     from trl import DPOTrainer
 
     dataset = _pairs_dataset(pairs)
+    check_room(pairs["prompt"], tokenizer, train)
     config = trainer_config(train, objective, len(dataset), seed, work_dir, progress)
     peft_config = lora_config(train)
     reference = _frozen_reference(model) if peft_config is None else None

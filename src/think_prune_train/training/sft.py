@@ -16,6 +16,7 @@ import torch
 from transformers import TrainerCallback
 
 from think_prune_train import failpoints
+from think_prune_train.errors import TrainingDataTooLong
 from think_prune_train.hardware import resolve_precision, training_device
 from think_prune_train.params import TrainParams
 
@@ -132,6 +133,24 @@ def callbacks(curves: str | Path | None) -> list[TrainerCallback]:
     return [_FailpointCallback(), CurvesCallback(curves)]
 
 
+def check_room(prompts: pd.Series, tokenizer, train: TrainParams) -> None:
+    """Refuse prompts that take all of `train.max_length`: their completion would be cut away entirely.
+
+    TRL cuts every prompt + completion to max_length from the end, so such a row trains nothing, silently.
+    A long few-shot prompt kept for training (train.prompt: as_sampled) is the usual cause.
+    """
+    lengths = {text: len(tokenizer(text, add_special_tokens=False)["input_ids"]) for text in prompts.unique()}
+    longest = max(lengths.values(), default=0)
+    if longest >= train.max_length:
+        over = sum(lengths[text] >= train.max_length for text in prompts)
+        raise TrainingDataTooLong(
+            f"train.max_length={train.max_length}: {over} of {len(prompts)} training rows have a prompt of "
+            f"{train.max_length} tokens or more (the longest {longest}), which leaves no room for the completion: "
+            f"raise train.max_length above {longest} plus the completion's length, or train on zero-shot prompts "
+            f"(train.prompt=zero_shot) when the prompts carry few-shot examples"
+        )
+
+
 def sft_trainer(model, tokenizer, examples: pd.DataFrame, train: TrainParams, seed: int, work_dir: str | Path,
                 progress: bool = True, curves: str | Path | None = None):
     """TRL's SFTTrainer for `examples` (columns prompt, completion), ready to train; its dataset can be inspected.
@@ -143,6 +162,7 @@ def sft_trainer(model, tokenizer, examples: pd.DataFrame, train: TrainParams, se
 
     if examples.empty:
         raise ValueError("no training examples: nothing to fine-tune on")
+    check_room(examples["prompt"], tokenizer, train)
     dataset = Dataset.from_pandas(examples[["prompt", "completion"]].reset_index(drop=True), preserve_index=False)
     return SFTTrainer(
         model=model, args=trainer_config(train, "sft", len(dataset), seed, work_dir, progress), train_dataset=dataset,

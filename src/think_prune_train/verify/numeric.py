@@ -3,7 +3,9 @@
 Two readings of a completion:
 - strict: the number after the last `####` marker (GSM8K's convention; what the prompt asks for);
 - flexible: the strict answer if there is one, else the last number anywhere in the text.
-Numbers compare by value, so `1,000`, `$1000.00` and `1000.` all equal `1000`.
+Numbers compare by value, so `1,000`, `$1000.00` and `1000.` all equal `1000`. A minus sign after a
+number (or a closing bracket), with or without spaces, is subtraction, not a sign: the last number
+of `12 - 7` and of `12-7` is 7, while `#### - 5` and `= -5` are -5.
 """
 
 from __future__ import annotations
@@ -29,8 +31,20 @@ def parse_number(text: str) -> Decimal | None:
 
 
 def _first_number(text: str) -> Decimal | None:
-    match = NUMBER.search(text)
-    return parse_number(match.group()) if match else None
+    numbers = _numbers(text)
+    return parse_number(numbers[0]) if numbers else None
+
+
+def _numbers(text: str) -> list[str]:
+    """Every number in `text`, in order; a minus that follows a number or a `)` is an operator, not a sign."""
+    found = []
+    for match in NUMBER.finditer(text):
+        number = match.group()
+        before = text[: match.start()].rstrip()
+        if number.startswith("-") and before and (before[-1].isdigit() or before[-1] == ")"):
+            number = number[1:]
+        found.append(number)
+    return found
 
 
 def extract_answer(completion: str, mode: str = "strict") -> Decimal | None:
@@ -46,7 +60,7 @@ def extract_answer(completion: str, mode: str = "strict") -> Decimal | None:
         if answer is not None:
             return answer
     if mode == "flexible":
-        numbers = NUMBER.findall(completion)
+        numbers = _numbers(completion)
         return parse_number(numbers[-1]) if numbers else None
     return None
 
