@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 
 from think_prune_train.errors import TaskError
-from think_prune_train.params import PrepareParams
+from think_prune_train.params import PrepareParams, load_section
 from think_prune_train.tasks import load_splits, split_with_mix
 from think_prune_train.tasks.reasoning_gym import chain_solution, difficulty_of
 from think_prune_train.tasks.records import solution_steps
@@ -107,7 +107,7 @@ def task_config(task: str) -> PrepareParams:
     overrides = [f"task={task}"] + ([f"model={MODEL_FOR_TASK[task]}"] if task in MODEL_FOR_TASK else [])
     with initialize_config_dir(config_dir=str(REPO / "conf"), version_base=None):
         config = compose(config_name="config", overrides=overrides)
-    return PrepareParams(**OmegaConf.to_container(config.prepare, resolve=True))
+    return load_section("prepare", {"prepare": OmegaConf.to_container(config.prepare, resolve=True)})
 
 
 def assert_one_mix(splits: dict, tolerance_questions: int = 1) -> None:
