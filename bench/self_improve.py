@@ -37,7 +37,10 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def sh(args: list[str], cwd: Path) -> None:
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    # The copy's own library first: the editable install points at this checkout, whose files may
+    # change while a benchmark runs (and DVC hashes the copy's files, so those must be what runs).
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+           "PYTHONPATH": os.pathsep.join([str(cwd / "src"), str(cwd), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
     result = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         raise click.ClickException(f"{' '.join(args)} failed in {cwd}:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
