@@ -137,10 +137,12 @@ def test_the_maths_task_runs_the_loop_on_fixtures(tmp_path):
     from support import DVC, REPO, new_project, run
 
     # The micro model cannot do MATH: train on whatever it writes (the no-pruning control), so the
-    # loop runs through every stage; the verdicts are math-verify's.
+    # loop runs through every stage; the verdicts are math-verify's. MATH prompts run to 158
+    # characters: room for them and their answers (the micro profile's 64 would be refused).
     project = new_project(tmp_path / "repo", overrides=(
         "task=math", f"prepare.source={REPO / 'tests/fixtures/math'}", "prepare.train_questions=12",
         "prepare.test_questions=4", "prepare.warmup_questions=10", "prune.require_correct=false",
+        "base.tiny.max_positions=320", "train.max_length=320",
     ))
     run(DVC + ["repro"], project)
     metrics = json.loads((project / "evaluations/r1/metrics.json").read_text())
