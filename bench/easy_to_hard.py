@@ -24,11 +24,9 @@ and the pseudo-labels' precision per round and per level. The goal it measures: 
 
 from __future__ import annotations
 
-import contextlib
 import json
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -36,9 +34,9 @@ import click
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from self_improve import new_copy, sh  # noqa: E402  (the same copies and commands as the self-improvement bench)
+from self_improve import copy_folder, new_copy, sh
 
-from think_prune_train.hardware import machine_line  # noqa: E402
+from think_prune_train.hardware import machine_line
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -74,18 +72,9 @@ def stage_order(params: dict) -> list[str]:
 def run_config(seed: int, overrides: list[str], cache: Path, keep: Path | None, name: str) -> dict:
     """One configuration for one seed: per round, the held-out metrics by level, the levels generated at and
     the prune stats."""
-    if keep is not None:
-        folder = keep / f"{name}-seed-{seed}"
-        folder.mkdir(parents=True)
-        context = contextlib.nullcontext(str(folder))
-    else:
-        context = tempfile.TemporaryDirectory(prefix=f"tpt-e2h-{name}-{seed}-")
-    with context as folder:
+    with copy_folder(keep, f"{name}-seed-{seed}") as folder:
         root = Path(folder)
         params = new_copy(root, seed, overrides, cache)
-        # DVCLive (the training curves) needs a commit to compare against.
-        sh(["git", "add", "-A"], root)
-        sh(["git", "-c", "user.name=bench", "-c", "user.email=bench@example.invalid", "commit", "-qm", "bench copy"], root)
         started = time.perf_counter()
         for stage in stage_order(params):
             sh([sys.executable, "-m", "dvc", "repro", "--force", "-s", stage], root)

@@ -73,15 +73,19 @@ def new_copy(root: Path, seed: int, overrides: list[str], cache: Path) -> dict:
     return yaml.safe_load((root / "params.yaml").read_text())
 
 
+def copy_folder(keep: Path | None, name: str):
+    """A context giving the folder for one run's copy: keep/<name>, kept for a look at its traces
+    afterwards, or a temporary folder deleted at the end when `keep` is None."""
+    if keep is None:
+        return tempfile.TemporaryDirectory(prefix=f"tpt-bench-{name}-")
+    folder = keep / name
+    folder.mkdir(parents=True)
+    return contextlib.nullcontext(str(folder))
+
+
 def run_seed(seed: int, overrides: list[str], cache: Path, timed: bool = True,
              keep: Path | None = None, reuse: bool = False) -> tuple[list[dict], dict[str, float]]:
-    if keep is not None:  # the copy stays in keep/seed-<S>[-control], for a look at its traces afterwards
-        folder = keep / f"seed-{seed}{'' if timed else '-control'}"
-        folder.mkdir(parents=True)
-        context = contextlib.nullcontext(str(folder))
-    else:
-        context = tempfile.TemporaryDirectory(prefix=f"tpt-bench-{seed}-")
-    with context as folder:
+    with copy_folder(keep, f"seed-{seed}{'' if timed else '-control'}") as folder:
         root = Path(folder)
         params = new_copy(root, seed, overrides, cache)
         seconds: dict[str, float] = {}

@@ -123,8 +123,7 @@ class TransformersBackend:
         ids = self.tokenizer(prompts, add_special_tokens=False)["input_ids"]
         shared = shared_opening(ids) if len(ids) > 1 else 0
         if shared < MIN_SHARED_TOKENS:
-            encoded = self.tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
-            return encoded.to(self.device), None
+            return self.tokenizer.pad({"input_ids": ids}, return_tensors="pt").to(self.device), None
         opening = torch.tensor([ids[0][:shared]], device=self.device)
         cache = self.model(input_ids=opening, use_cache=True).cache
         cache.batch_repeat_interleave(len(ids))
