@@ -20,8 +20,14 @@ import pandas as pd
 import yaml
 
 
+def run_params(root: Path) -> dict:
+    if not (root / "params.yaml").is_file():
+        raise click.ClickException(f"{root} has no params.yaml: give the folder of a run (a --keep copy, or the repository)")
+    return yaml.safe_load((root / "params.yaml").read_text())
+
+
 def round_table(root: Path) -> pd.DataFrame:
-    params = yaml.safe_load((root / "params.yaml").read_text())
+    params = run_params(root)
     rows = []
     for name in params["evaluated"]:
         if not (root / "evaluations" / name / "rows.parquet").is_file():  # a run still under way
@@ -46,7 +52,7 @@ def round_table(root: Path) -> pd.DataFrame:
 @click.argument("folders", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False, path_type=Path))
 def main(folders: tuple[Path, ...]) -> None:
     for root in folders:
-        params = yaml.safe_load((root / "params.yaml").read_text())
+        params = run_params(root)
         click.echo(f"\n{root}: prompt.fewshot={params['prompt'].get('fewshot', 0)}, "
                    f"evaluate.fewshot={params['evaluate'].get('fewshot')}, train.prompt={params['train'].get('prompt')}, "
                    f"prune.grading={params['prune']['grading']}; accuracy and #### shares in %\n")

@@ -52,9 +52,9 @@ def measure(backend, test, prompt, examples, max_new_tokens, verifier) -> dict:
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--shots", type=int, multiple=True, default=(0, 1, 2, 4, 8), show_default=True,
+@click.option("--shots", type=click.IntRange(0, 64), multiple=True, default=(0, 1, 2, 4, 8), show_default=True,
               help="Few-shot example counts to try (repeat).")
-@click.option("--max-new-tokens", type=int, multiple=True, default=(64,), show_default=True,
+@click.option("--max-new-tokens", type=click.IntRange(1, 4096), multiple=True, default=(64,), show_default=True,
               help="Token limits to try for the zero-shot prompt (repeat); few-shot prompts use the first.")
 @click.argument("overrides", nargs=-1)
 def main(shots: tuple[int, ...], max_new_tokens: tuple[int, ...], overrides: tuple[str, ...]) -> None:
