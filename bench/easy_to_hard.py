@@ -125,6 +125,15 @@ def print_config(name: str, overrides: list[str], runs: dict[int, dict]) -> None
     for seed in seeds:
         cells = [mean_of([row["by_difficulty"].get("7", {}).get("greedy_accuracy")]) for row in runs[seed]["rounds"]]
         click.echo(f"| {seed} | " + " | ".join(cells) + " |")
+    click.echo("\nGreedy accuracy on 3 to 5 terms (mean of the three levels) per seed and round, % (goal: at most "
+               "2 points below r0):\n")
+    click.echo("| seed | " + " | ".join(rounds) + " |")
+    click.echo("|---|" + "---|" * len(rounds))
+    for seed in seeds:
+        cells = [mean_of([statistics.mean(row["by_difficulty"][str(level)]["greedy_accuracy"] for level in (3, 4, 5))])
+                 if all(str(level) in row["by_difficulty"] for level in (3, 4, 5)) else ""
+                 for row in runs[seed]["rounds"]]
+        click.echo(f"| {seed} | " + " | ".join(cells) + " |")
     click.echo("\nPer round: the levels generated at (seed by seed), kept traces, gold accuracy of the traces, "
                "and without labels the pseudo-labels' precision (overall; per level):\n")
     click.echo("| round | levels | kept | traces right, % | pseudo-label precision, % | per level |")
@@ -146,6 +155,51 @@ def print_config(name: str, overrides: list[str], runs: dict[int, dict]) -> None
     click.echo(f"\nminutes per run: {statistics.mean(minutes):.1f} (min {min(minutes):.1f}, max {max(minutes):.1f})")
 
 
+def saved_runs(path: Path) -> dict[str, tuple[list[str], dict[int, dict]]]:
+    """The runs saved one per line by --jsonl: configuration -> (overrides, seed -> run), in CONFIGS' order;
+    a configuration and seed saved twice counts its later line."""
+    lines = [json.loads(text) for text in path.read_text().splitlines() if text.strip()]
+    return {name: ([line for line in lines if line["config"] == name][-1]["overrides"],
+                   {line["seed"]: line for line in lines if line["config"] == name})
+            for name in CONFIGS if any(line["config"] == name for line in lines)}
+
+
+def plot_levels(results: dict[str, tuple[list[str], dict[int, dict]]], path: Path) -> None:
+    """Greedy accuracy per level against round (mean over seeds), one panel per configuration; the levels
+    the warm-up never saw are dashed, and the goal (50 % on 7 terms) is a grey line."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, panels = plt.subplots(1, len(results), figsize=(5 * len(results), 4), dpi=100, sharey=True, squeeze=False)
+    for axes, (name, (_, runs)) in zip(panels[0], results.items()):
+        seeds = sorted(runs)
+        rounds = [row["round"] for row in runs[seeds[0]]["rounds"]]
+        seen = set(runs[seeds[0]]["warmup_levels"])
+        found = sorted({int(level) for run in runs.values() for row in run["rounds"] for level in row["by_difficulty"]})
+        for index, level in enumerate(found):
+            means = []
+            for round_index in range(len(rounds)):
+                values = [runs[seed]["rounds"][round_index]["by_difficulty"].get(str(level), {}).get("greedy_accuracy")
+                          for seed in seeds]
+                values = [value for value in values if value is not None]
+                means.append(100 * statistics.mean(values) if values else float("nan"))
+            axes.plot(range(len(rounds)), means, marker="o", color=f"C{index % 10}",
+                      linestyle="-" if level in seen else "--", label=f"{level}{'' if level in seen else ' (new)'}")
+        axes.axhline(50, color="grey", linewidth=0.8)
+        axes.set_title(f"{name} (seeds {', '.join(map(str, seeds))})")
+        axes.set_xticks(range(len(rounds)), rounds)
+        axes.set_xlabel("round")
+        axes.set_ylim(0, 100)
+        axes.grid(alpha=0.3)
+    panels[0][0].set_ylabel("greedy accuracy on held-out questions, %")
+    panels[0][-1].legend(title="terms", fontsize="small")
+    figure.tight_layout()
+    figure.savefig(path, format="png", metadata={"Software": None})
+    plt.close(figure)
+
+
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--seeds", type=int, multiple=True, default=(0, 1, 2), show_default=True, help="Seeds to run (repeat).")
 @click.option("--rounds", type=int, default=8, show_default=True, help="Rounds after the warm-up.")
@@ -159,19 +213,44 @@ def print_config(name: str, overrides: list[str], runs: dict[int, dict]) -> None
               help="generate.max_new_tokens and evaluate.max_new_tokens (ten compact terms take about 80 characters).")
 @click.option("--keep", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Keep each run's copy of the repository under this new folder (default: delete them).")
+@click.option("--jsonl", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Append each finished run (configuration, seed, overrides, results) to this file as one line.")
+@click.option("--from-jsonl", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="Run nothing: print the tables of the runs saved with --jsonl (several processes' runs together).")
+@click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also draw greedy accuracy per level against round, a panel per configuration, into this PNG.")
 @click.argument("overrides", nargs=-1)
 def main(seeds: tuple[int, ...], rounds: int, configs: tuple[str, ...], threshold: float, harder_train: int,
-         harder_test: int, tokens: int, keep: Path | None, overrides: tuple[str, ...]) -> None:
+         harder_test: int, tokens: int, keep: Path | None, jsonl: Path | None, from_jsonl: Path | None,
+         plot: Path | None, overrides: tuple[str, ...]) -> None:
     """Run today's loop, the schedule with accumulate, and the same without labels; print accuracy per level."""
+    if from_jsonl is not None:
+        results = saved_runs(from_jsonl)
+        for machine in sorted({run["machine"] for _, runs in results.values() for run in runs.values()}):
+            click.echo(machine)
+        for name, (chosen, runs) in results.items():
+            print_config(name, chosen, runs)
+        if plot is not None:
+            plot_levels(results, plot)
+        return
     cache = REPO / ".dvc" / "cache"
     common = common_overrides(harder_train, harder_test, tokens)
     results = {}
     for name in configs:
         chosen = [*common, f"rounds={rounds}", *config_overrides(name, threshold), *overrides]
-        results[name] = (chosen, {seed: run_config(seed, chosen, cache, keep, name) for seed in seeds})
+        runs = {}
+        for seed in seeds:
+            runs[seed] = run_config(seed, chosen, cache, keep, name)
+            if jsonl is not None:
+                line = {"config": name, "seed": seed, "overrides": chosen, "machine": machine_line(), **runs[seed]}
+                with jsonl.open("a") as file:
+                    file.write(json.dumps(line) + "\n")
+        results[name] = (chosen, runs)
     click.echo(machine_line())
     for name, (chosen, runs) in results.items():
         print_config(name, chosen, runs)
+    if plot is not None:
+        plot_levels(results, plot)
 
 
 if __name__ == "__main__":
