@@ -49,11 +49,13 @@ def common_overrides(harder_train: int, harder_test: int, tokens: int) -> list[s
 
 
 def config_overrides(name: str, threshold: float) -> list[str]:
-    """today: the loop as it is; schedule: the threshold rule from 2-5 terms with accumulated data; and
-    schedule+majority: the same pruned without labels."""
-    schedule = ["+curriculum.levels={r1:[2,3,4,5]}", "curriculum.rule=threshold", f"curriculum.threshold={threshold}",
-                "train.data=accumulate"]
-    return {"today": [], "schedule": schedule, "schedule+majority": [*schedule, "prune.filter=majority"]}[name]
+    """today: the loop as it is, every round at the warm-up's levels (a static schedule: without one a round
+    would draw from the whole pool, the harder questions included); schedule: the threshold rule from 2-5
+    terms with accumulated data; and schedule+majority: the same pruned without labels."""
+    warmup_levels = "+curriculum.levels={r1:[2,3,4,5]}"
+    schedule = [warmup_levels, "curriculum.rule=threshold", f"curriculum.threshold={threshold}", "train.data=accumulate"]
+    return {"today": [warmup_levels], "schedule": schedule,
+            "schedule+majority": [*schedule, "prune.filter=majority"]}[name]
 
 
 CONFIGS = ("today", "schedule", "schedule+majority")
