@@ -24,14 +24,18 @@ and the pseudo-labels' precision per round and per level. The goal it measures: 
 
 from __future__ import annotations
 
+import contextlib
 import json
+import shutil
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
 
 import click
 import pandas as pd
+import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from self_improve import copy_folder, new_copy, sh
@@ -71,14 +75,26 @@ def stage_order(params: dict) -> list[str]:
     return order + ["summary"]
 
 
-def run_config(seed: int, overrides: list[str], cache: Path, keep: Path | None, name: str) -> dict:
+def run_config(seed: int, overrides: list[str], cache: Path, keep: Path | None, name: str,
+               resume: bool = False) -> dict:
     """One configuration for one seed: per round, the held-out metrics by level, the levels generated at and
-    the prune stats."""
-    with copy_folder(keep, f"{name}-seed-{seed}") as folder:
+    the prune stats. With `resume` and a kept copy of this run in `keep`, its code is refreshed from this
+    checkout and only the stages missing from its dvc.lock run (minutes are then those of the rest only)."""
+    existing = keep / f"{name}-seed-{seed}" if keep is not None else None
+    if resume and existing is not None and (existing / "dvc.lock").exists():
+        context = contextlib.nullcontext(str(existing))
+    else:
+        resume, context = False, copy_folder(keep, f"{name}-seed-{seed}")
+    with context as folder:
         root = Path(folder)
-        params = new_copy(root, seed, overrides, cache)
+        if resume:
+            refresh_code(root)
+            params = yaml.safe_load((root / "params.yaml").read_text())
+            done = finished_stages(root, stage_order(params))
+        else:
+            params, done = new_copy(root, seed, overrides, cache), set()
         started = time.perf_counter()
-        for stage in stage_order(params):
+        for stage in [stage for stage in stage_order(params) if stage not in done]:
             sh([sys.executable, "-m", "dvc", "repro", "--force", "-s", stage], root)
             click.echo(f"  {name} seed {seed}: {stage}", err=True)
         minutes = (time.perf_counter() - started) / 60
@@ -95,7 +111,32 @@ def run_config(seed: int, overrides: list[str], cache: Path, keep: Path | None, 
             rounds.append(row)
         mix = json.loads((root / "data/problems/mix.json").read_text())
         warmup_levels = sorted(int(value) for value in mix["splits"]["warmup"])
-        return {"rounds": rounds, "minutes": minutes, "warmup_levels": warmup_levels}
+        return {"rounds": rounds, "minutes": minutes, "warmup_levels": warmup_levels, "resumed": bool(done)}
+
+
+def finished_stages(root: Path, order: list[str]) -> set[str]:
+    """The stages of `order` this copy already ran, in order up to the first it did not: each has a dvc.lock
+    entry whose outputs all exist and were written after the copy's params.yaml (the lock the copy started
+    with is this checkout's, and its tracked reports are copies older than that)."""
+    locked = yaml.safe_load((root / "dvc.lock").read_text())["stages"]
+    composed = (root / "params.yaml").stat().st_mtime
+    done = set()
+    for stage in order:
+        outs = [root / out["path"] for out in locked.get(stage, {}).get("outs", [])]
+        if not outs or not all(out.exists() and out.stat().st_mtime > composed for out in outs):
+            break
+        done.add(stage)
+    return done
+
+
+def refresh_code(root: Path) -> None:
+    """This checkout's tracked library and stage code into a kept copy, so that a resumed run runs a fix
+    made since; its params.yaml and dvc.lock stay."""
+    files = subprocess.run(["git", "ls-files", "src", "stages"], cwd=REPO, capture_output=True, text=True,
+                           check=True).stdout.split()
+    for name in files:
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(REPO / name, root / name)
 
 
 def mean_of(values: list[float | None]) -> str:
@@ -153,8 +194,11 @@ def print_config(name: str, overrides: list[str], runs: dict[int, dict]) -> None
                 for level in found)
         click.echo(f"| {round_} | {drawn} | {kept:.0f} | {mean_of([row['prune']['accuracy'] for row in rows])} | "
                    f"{precision} | {per_level} |")
-    minutes = [run["minutes"] for run in runs.values()]
-    click.echo(f"\nminutes per run: {statistics.mean(minutes):.1f} (min {min(minutes):.1f}, max {max(minutes):.1f})")
+    minutes = [run["minutes"] for run in runs.values() if not run.get("resumed")]
+    if minutes:
+        click.echo(f"\nminutes per run: {statistics.mean(minutes):.1f} (min {min(minutes):.1f}, max {max(minutes):.1f})")
+    if len(minutes) < len(runs):
+        click.echo(f"{len(runs) - len(minutes)} run(s) resumed after a stop: their minutes are not counted")
 
 
 def saved_runs(path: Path) -> dict[str, tuple[list[str], dict[int, dict]]]:
@@ -221,10 +265,13 @@ def plot_levels(results: dict[str, tuple[list[str], dict[int, dict]]], path: Pat
               help="Run nothing: print the tables of the runs saved with --jsonl (several processes' runs together).")
 @click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also draw greedy accuracy per level against round, a panel per configuration, into this PNG.")
+@click.option("--resume", is_flag=True,
+              help="Continue runs kept in --keep: their code refreshed from this checkout, the stages not yet in "
+                   "their dvc.lock run.")
 @click.argument("overrides", nargs=-1)
 def main(seeds: tuple[int, ...], rounds: int, configs: tuple[str, ...], threshold: float, harder_train: int,
          harder_test: int, tokens: int, keep: Path | None, jsonl: Path | None, from_jsonl: Path | None,
-         plot: Path | None, overrides: tuple[str, ...]) -> None:
+         plot: Path | None, resume: bool, overrides: tuple[str, ...]) -> None:
     """Run today's loop, the schedule with accumulate, and the same without labels; print accuracy per level."""
     if from_jsonl is not None:
         results = saved_runs(from_jsonl)
@@ -242,7 +289,7 @@ def main(seeds: tuple[int, ...], rounds: int, configs: tuple[str, ...], threshol
         chosen = [*common, f"rounds={rounds}", *config_overrides(name, threshold), *overrides]
         runs = {}
         for seed in seeds:
-            runs[seed] = run_config(seed, chosen, cache, keep, name)
+            runs[seed] = run_config(seed, chosen, cache, keep, name, resume)
             if jsonl is not None:
                 line = {"config": name, "seed": seed, "overrides": chosen, "machine": machine_line(), **runs[seed]}
                 with jsonl.open("a") as file:

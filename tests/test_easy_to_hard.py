@@ -218,6 +218,31 @@ def prune_in(folder: Path, traces: pd.DataFrame, levels: pd.Series, filter_: str
     return {name: (folder / name).read_bytes() for name in outputs}
 
 
+def test_accumulate_keeps_a_question_drawn_again_in_a_later_round(tmp_path, monkeypatch):
+    """Rounds draw their questions independently, so round 2 may ask round 1's questions again: both
+    rounds' traces stay (the first benchmark died here), while one round's own duplicates are still refused."""
+    from stages.accumulate import main
+
+    def kept(round_: str, ids: list[str], name: str) -> None:
+        pd.DataFrame({"round": round_, "question_id": ids, "sample": 0, "prompt": "1+2\n",
+                      "completion": [f"1+2=3\n####3 ({round_} {id_})" for id_ in ids]}).to_parquet(name, index=False)
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data/accumulated").mkdir(parents=True)
+    kept("r1", ["q1", "q2"], "r1.parquet")
+    kept("r2", ["q2", "q3"], "r2.parquet")
+    out = "data/accumulated/r2.parquet"
+    result = CliRunner().invoke(main, ["--round", "r2", "--earlier", "r1.parquet", "--pruned", "r2.parquet", "--out", out])
+    assert result.exit_code == 0, result.output
+    gathered = pd.read_parquet(out)
+    assert list(zip(gathered["round"], gathered["question_id"])) == [("r1", "q1"), ("r1", "q2"), ("r2", "q2"), ("r2", "q3")]
+    kept("r3", ["q3", "q3"], "twice.parquet")
+    result = CliRunner().invoke(main, ["--round", "r3", "--earlier", out, "--pruned", "twice.parquet",
+                                       "--out", "data/accumulated/r3.parquet"])
+    assert result.exit_code != 0 and "twice.parquet does not match the Pruned schema" in str(result.exception)
+    assert not (tmp_path / "data/accumulated/r3.parquet").exists()
+
+
 @pytest.mark.parametrize("filter_", ["majority", "majority+length"])
 def test_the_prune_stage_keeps_the_same_traces_whatever_the_gold_answers(tmp_path, filter_):
     """Replace every trace's gold answer (each still a number the verifier reads): the kept traces and the

@@ -100,7 +100,9 @@ class Pruned(pa.DataFrameModel):
 
     class Config:
         strict = True
-        unique = ["question_id", "sample"]
+        # With the round: accumulated data (`data/accumulated/<round>.parquet`) holds every round's kept
+        # traces, and a question drawn again in a later round has a sample 0 there too.
+        unique = ["round", "question_id", "sample"]
 
 
 class Pairs(pa.DataFrameModel):
