@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 
 from think_prune_train.errors import TaskError
-from think_prune_train.params import PrepareParams, load_section
+from think_prune_train.params import ParamsError, PrepareParams, load_section
 from think_prune_train.tasks import load_splits, split_with_mix
 from think_prune_train.tasks.reasoning_gym import chain_solution, difficulty_of
 from think_prune_train.tasks.records import solution_steps
@@ -18,6 +18,31 @@ def test_chain_solution_is_step_by_step_and_correct():
     assert is_correct(chain_solution("3 - 9", compact=True), "-6")
     with pytest.raises(TaskError):
         chain_solution("2 * 3")
+
+
+def test_the_rewrite_style_rewrites_the_rest_of_the_chain_each_line():
+    assert chain_solution("12 - 4 + 7 - 1", style="rewrite") == "8 + 7 - 1\n15 - 1\n14\n#### 14"
+    assert chain_solution("-3 - 9", compact=True, style="rewrite") == "-12\n####-12"
+    for expression in ("1 + 2", "9 - 8 - 7 + 1 - 8 + 0 - 9 + 5 - 3"):
+        rewritten = chain_solution(expression, compact=True, style="rewrite")
+        assert rewritten.count("\n") == chain_solution(expression, compact=True).count("\n")  # a line a step
+        assert rewritten.rsplit("####", 1)[1] == chain_solution(expression, compact=True).rsplit("####", 1)[1]
+    with pytest.raises(TaskError, match="unknown worked-solution style"):
+        chain_solution("1 + 2", style="prose")
+
+
+def test_the_solution_style_is_checked_and_reaches_the_warmup():
+    with pytest.raises(ParamsError, match="solution_style"):
+        load_section("prepare", {"prepare": {"solution_style": "prose"}})
+    with pytest.raises(ParamsError, match="solution_style.*chain_sum"):
+        load_section("prepare", {"prepare": {"task": "gsm_symbolic", "solution_style": "rewrite"}})
+    params = PrepareParams(task="chain_sum", task_options={"min_terms": 3, "max_terms": 4, "max_digits": 1},
+                           compact=True, train_questions=10, test_questions=5, warmup_questions=10,
+                           solution_style="rewrite")
+    warmup = load_splits(params, seed=3)["warmup"]
+    for _, row in warmup.iterrows():
+        assert "=" not in row["solution"] and is_correct(row["solution"], row["answer"])
+        assert row["solution"].splitlines()[0] != row["question"]
 
 
 @pytest.mark.parametrize("task, options", [("chain_sum", {"min_terms": 2, "max_terms": 4, "max_digits": 1}), ("gsm_symbolic", {})])

@@ -138,6 +138,14 @@ class PrepareParams:
         default=False,
         metadata=_help("Drop spaces from questions and worked solutions (halves a character-level model's sequences)."),
     )
+    solution_style: str = field(
+        default="steps",
+        metadata=_help(
+            "chain_sum's worked solutions: 'steps' (a line per step, `12-4=8`) or 'rewrite' (a line per step that "
+            "rewrites the rest of the expression, `8+7`): each line then comes from the start of the line above, "
+            "which carries to chains longer than the warm-up's."
+        ),
+    )
     source: str | None = field(
         default=None,
         metadata=_help(
@@ -167,6 +175,9 @@ class PrepareParams:
             f"train_questions + test_questions + warmup_questions is {total:,}, over {MAX_QUESTIONS:,}: prepare draws "
             f"four times as many task items to measure the mix of difficulties, which would run for hours",
         )
+        _check(self.solution_style in ("steps", "rewrite"), "solution_style", "must be 'steps' or 'rewrite'")
+        _check(self.solution_style == "steps" or self.task == "chain_sum", "solution_style",
+               f"'{self.solution_style}' is for chain_sum's worked solutions; {self.task} ships its own: remove it")
         _check_question_template(self.question_template)
         _check_settings_read(self)
 

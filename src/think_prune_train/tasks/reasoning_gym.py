@@ -21,31 +21,43 @@ from think_prune_train.verify.numeric import MARKER
 from think_prune_train.verify.reasoning_gym import entry_answer
 
 
-def chain_solution(expression: str, compact: bool = False) -> str:
+def chain_solution(expression: str, compact: bool = False, style: str = "steps") -> str:
     """A worked solution for a `chain_sum` expression such as `12 - 4 + 7`, one step a line.
 
     The expression is parsed token by token (numbers and + / -), never evaluated as code.
-    `compact` writes `12-4=8` instead of `12 - 4 = 8`.
+    `compact` writes `12-4=8` instead of `12 - 4 = 8`. `style` is how a line reads:
+    - `steps`: the step alone (`12 - 4 = 8`, then `8 + 7 = 15`);
+    - `rewrite`: the expression again with its first two terms replaced by their result
+      (`8 + 7`, then `15`). Each line is then made from the start of the line above it, whatever
+      the chain's length, where `steps` must find the k-th term of the question for the k-th step.
     """
+    if style not in SOLUTION_STYLES:
+        raise TaskError(f"unknown worked-solution style {style!r}: expected one of {', '.join(SOLUTION_STYLES)}")
     tokens = expression.split()
     if len(tokens) < 3 or len(tokens) % 2 == 0:
         raise TaskError(f"cannot build a worked solution for expression {expression!r}")
     total = int(tokens[0])
     steps = []
-    for operator, operand in zip(tokens[1::2], tokens[2::2]):
+    for index, (operator, operand) in enumerate(zip(tokens[1::2], tokens[2::2])):
         if operator not in "+-":
             raise TaskError(f"unsupported operator {operator!r} in {expression!r}")
         result = total + int(operand) if operator == "+" else total - int(operand)
-        steps.append(f"{total} {operator} {operand} = {result}")
+        if style == "steps":
+            steps.append(f"{total} {operator} {operand} = {result}")
+        else:
+            steps.append(" ".join([str(result), *tokens[3 + 2 * index:]]))
         total = result
     solution = "\n".join(steps) + f"\n{MARKER} {total}"
     return solution.replace(" ", "") if compact else solution
 
 
-def _solution_for(task: str, item: dict, compact: bool) -> str:
+SOLUTION_STYLES = ("steps", "rewrite")
+
+
+def _solution_for(task: str, item: dict, compact: bool, style: str = "steps") -> str:
     metadata = item.get("metadata", {})
     if task == "chain_sum":
-        return chain_solution(metadata["expression"], compact)
+        return chain_solution(metadata["expression"], compact, style)
     if "answer_cot" in metadata:  # gsm_symbolic and friends ship a worked solution
         return metadata["answer_cot"]
     return ""
@@ -124,7 +136,7 @@ def _distinct_questions(params: PrepareParams, options: dict, total: int, seed: 
             ) from None
         if params.compact:
             question = question.replace(" ", "")
-        solution = _solution_for(params.task, item, params.compact)
+        solution = _solution_for(params.task, item, params.compact, params.solution_style)
         difficulty = difficulty_of(item.get("metadata", {}), solution)
         natural[difficulty] += 1
         if question in seen:
