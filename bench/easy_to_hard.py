@@ -93,25 +93,43 @@ def run_config(seed: int, overrides: list[str], cache: Path, keep: Path | None, 
             done = finished_stages(root, stage_order(params))
         else:
             params, done = new_copy(root, seed, overrides, cache), set()
+            (root / "overrides.txt").write_text("\n".join(overrides) + "\n")
         started = time.perf_counter()
         for stage in [stage for stage in stage_order(params) if stage not in done]:
             sh([sys.executable, "-m", "dvc", "repro", "--force", "-s", stage], root)
             click.echo(f"  {name} seed {seed}: {stage}", err=True)
         minutes = (time.perf_counter() - started) / 60
-        level = pd.read_parquet(root / "data/problems/train.parquet").set_index("question_id")["difficulty"]
-        rounds = []
-        for round_ in params["evaluated"]:
-            evaluation = json.loads((root / "evaluations" / round_ / "metrics.json").read_text())
-            row = {"round": round_, "pass@1": evaluation["pass@1"], "greedy": evaluation["greedy_accuracy"],
-                   "by_difficulty": evaluation.get("by_difficulty", {})}
-            if round_ != "r0":
-                traces = pd.read_parquet(root / "data/generated" / f"{round_}.parquet")
-                row["levels"] = sorted(int(value) for value in set(level[traces["question_id"]]))
-                row["prune"] = json.loads((root / "data/pruned" / f"{round_}-stats.json").read_text())
-            rounds.append(row)
-        mix = json.loads((root / "data/problems/mix.json").read_text())
-        warmup_levels = sorted(int(value) for value in mix["splits"]["warmup"])
-        return {"rounds": rounds, "minutes": minutes, "warmup_levels": warmup_levels, "resumed": bool(done)}
+        return {**read_run(root, params["evaluated"]), "minutes": minutes, "resumed": bool(done)}
+
+
+def read_run(root: Path, evaluated: list[str]) -> dict:
+    """A run's results from its folder: per evaluated round, the held-out metrics by level and, after r0,
+    the levels generated at and the prune stats; the warm-up's levels."""
+    level = pd.read_parquet(root / "data/problems/train.parquet").set_index("question_id")["difficulty"]
+    rounds = []
+    for round_ in evaluated:
+        evaluation = json.loads((root / "evaluations" / round_ / "metrics.json").read_text())
+        row = {"round": round_, "pass@1": evaluation["pass@1"], "greedy": evaluation["greedy_accuracy"],
+               "by_difficulty": evaluation.get("by_difficulty", {})}
+        if round_ != "r0":
+            traces = pd.read_parquet(root / "data/generated" / f"{round_}.parquet")
+            row["levels"] = sorted(int(value) for value in set(level[traces["question_id"]]))
+            row["prune"] = json.loads((root / "data/pruned" / f"{round_}-stats.json").read_text())
+        rounds.append(row)
+    mix = json.loads((root / "data/problems/mix.json").read_text())
+    return {"rounds": rounds, "warmup_levels": sorted(int(value) for value in mix["splits"]["warmup"])}
+
+
+def kept_run(folder: Path) -> tuple[str, int, list[str], dict]:
+    """A run kept with --keep, finished or stopped: (configuration, seed, overrides, results of the rounds
+    it evaluated and this copy ran, in order)."""
+    params = yaml.safe_load((folder / "params.yaml").read_text())
+    done = finished_stages(folder, stage_order(params))
+    evaluated = [round_ for round_ in params["evaluated"] if f"evaluate@{round_}" in done]
+    name, _, seed = folder.name.rpartition("-seed-")
+    overrides = (folder / "overrides.txt").read_text().split() if (folder / "overrides.txt").exists() else []
+    return name, int(seed), overrides, {**read_run(folder, evaluated), "minutes": None, "resumed": True,
+                                        "stopped": len(evaluated) < len(params["evaluated"])}
 
 
 def finished_stages(root: Path, order: list[str]) -> set[str]:
@@ -198,7 +216,11 @@ def print_config(name: str, overrides: list[str], runs: dict[int, dict]) -> None
     if minutes:
         click.echo(f"\nminutes per run: {statistics.mean(minutes):.1f} (min {min(minutes):.1f}, max {max(minutes):.1f})")
     if len(minutes) < len(runs):
-        click.echo(f"{len(runs) - len(minutes)} run(s) resumed after a stop: their minutes are not counted")
+        click.echo(f"{len(runs) - len(minutes)} run(s) resumed after a stop or read from a kept folder: their minutes "
+                   f"are not counted")
+    stopped = [str(seed) for seed, run in runs.items() if run.get("stopped")]
+    if stopped:
+        click.echo(f"seed(s) {', '.join(stopped)} stopped before the last round: the rounds shown are those evaluated")
 
 
 def saved_runs(path: Path) -> dict[str, tuple[list[str], dict[int, dict]]]:
@@ -263,6 +285,9 @@ def plot_levels(results: dict[str, tuple[list[str], dict[int, dict]]], path: Pat
               help="Append each finished run (configuration, seed, overrides, results) to this file as one line.")
 @click.option("--from-jsonl", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="Run nothing: print the tables of the runs saved with --jsonl (several processes' runs together).")
+@click.option("--from-keep", "kept", multiple=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Run nothing: print the tables of runs kept with --keep (a folder <config>-seed-<N>; repeat), "
+                   "also of runs stopped before their last round (their evaluated rounds only).")
 @click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also draw greedy accuracy per level against round, a panel per configuration, into this PNG.")
 @click.option("--resume", is_flag=True,
@@ -271,10 +296,13 @@ def plot_levels(results: dict[str, tuple[list[str], dict[int, dict]]], path: Pat
 @click.argument("overrides", nargs=-1)
 def main(seeds: tuple[int, ...], rounds: int, configs: tuple[str, ...], threshold: float, harder_train: int,
          harder_test: int, tokens: int, keep: Path | None, jsonl: Path | None, from_jsonl: Path | None,
-         plot: Path | None, resume: bool, overrides: tuple[str, ...]) -> None:
+         kept: tuple[Path, ...], plot: Path | None, resume: bool, overrides: tuple[str, ...]) -> None:
     """Run today's loop, the schedule with accumulate, and the same without labels; print accuracy per level."""
-    if from_jsonl is not None:
-        results = saved_runs(from_jsonl)
+    if from_jsonl is not None or kept:
+        results = saved_runs(from_jsonl) if from_jsonl is not None else {}
+        for folder in kept:
+            name, seed, chosen, run = kept_run(folder)
+            results.setdefault(name, (chosen, {}))[1][seed] = {**run, "machine": machine_line()}
         for machine in sorted({run["machine"] for _, runs in results.values() for run in runs.values()}):
             click.echo(machine)
         for name, (chosen, runs) in results.items():
