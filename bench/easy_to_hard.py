@@ -20,6 +20,12 @@ and the pseudo-labels' precision per round and per level. The goal it measures: 
     python bench/easy_to_hard.py                             # seeds 0 1 2, 8 rounds, the three configurations
     python bench/easy_to_hard.py --seeds 0 --rounds 2 --harder-train 8 --harder-test 4 --max-new-tokens 24 \\
         -- +profile=micro                                    # a smoke run of the mechanics (minutes)
+    python bench/easy_to_hard.py --seeds 0 --configs today --keep K --jsonl runs.jsonl   # one process per
+    python bench/easy_to_hard.py --from-jsonl runs.jsonl --plot levels.png              # configuration, then
+    python bench/easy_to_hard.py --from-keep K/schedule-seed-0                          # a stopped run's rounds
+
+A run that stopped (a crash, a fix) continues with the same command plus --resume: the kept copy's code
+is refreshed from this checkout and only the stages it has not run yet run.
 """
 
 from __future__ import annotations
