@@ -15,26 +15,20 @@ steps came from skipped or merged terms: the answer filter keeps it, and trainin
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import click
 import pandas as pd
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-from think_prune_train.verify.numeric import MARKER, is_correct
-
-
-def steps_written(completion: str) -> int:
-    """The lines before the answer marker: one per step."""
-    return len([line for line in completion.split(MARKER, 1)[0].splitlines() if line.strip()])
+from think_prune_train.tasks.records import solution_steps
+from think_prune_train.verify.numeric import is_correct
 
 
 def round_table(run: Path, round_: str) -> pd.DataFrame:
     traces = pd.read_parquet(run / "data/generated" / f"{round_}.parquet")
     level = pd.read_parquet(run / "data/problems/train.parquet").set_index("question_id")["difficulty"]
     traces["level"] = level.loc[traces["question_id"]].to_numpy()
-    traces["enough"] = [steps_written(text) >= terms - 1 for text, terms in zip(traces["completion"], traces["level"])]
+    traces["enough"] = [solution_steps(text) >= terms - 1 for text, terms in zip(traces["completion"], traces["level"])]
     traces["right"] = [is_correct(text, answer) for text, answer in zip(traces["completion"], traces["answer"])]
     traces["right_enough"] = traces["right"] & traces["enough"]
     table = traces.groupby("level").agg(traces=("completion", "size"), enough=("enough", "mean"), right=("right", "mean"),
@@ -66,7 +60,7 @@ def probe(run: Path, round_: str, level: int, temperatures: tuple[float, ...], q
                                  num_return_sequences=8, pad_token_id=tokenizer.pad_token_id)
         texts = tokenizer.batch_decode(out[:, batch["input_ids"].shape[1]:], skip_special_tokens=True)
         answers = [answer for answer in chosen["answer"] for _ in range(8)]
-        enough = [steps_written(text) >= level - 1 for text in texts]
+        enough = [solution_steps(text) >= level - 1 for text in texts]
         right = [is_correct(text, answer) for text, answer in zip(texts, answers)]
         both = [a and b for a, b in zip(enough, right)]
         click.echo(f"| {temperature} | {len(texts)} | {100 * sum(enough) / len(texts):.1f} | "
@@ -98,8 +92,8 @@ def main(runs: tuple[Path, ...], chosen: tuple[str, ...], probed: str | None, le
         click.echo("| round | level (terms) | traces | enough steps, % | right, % | right with enough steps, % |")
         click.echo("|---|---|---|---|---|---|")
         for round_ in rounds:
-            for level, row in round_table(run, round_).iterrows():
-                click.echo(f"| {round_} | {level} | {int(row['traces'])} | {100 * row['enough']:.1f} | {100 * row['right']:.1f} | "
+            for terms, row in round_table(run, round_).iterrows():
+                click.echo(f"| {round_} | {terms} | {int(row['traces'])} | {100 * row['enough']:.1f} | {100 * row['right']:.1f} | "
                            f"{100 * row['right_enough']:.1f} |")
 
 

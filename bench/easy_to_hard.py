@@ -32,9 +32,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-import shutil
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -44,7 +42,7 @@ import pandas as pd
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from self_improve import copy_folder, new_copy, sh
+from self_improve import copy_folder, copy_repository, new_copy, sh
 
 from think_prune_train.hardware import machine_line
 
@@ -94,7 +92,7 @@ def run_config(seed: int, overrides: list[str], cache: Path, keep: Path | None, 
     with context as folder:
         root = Path(folder)
         if resume:
-            refresh_code(root)
+            copy_repository(root, "src", "stages")  # a fix made since the stop runs; params and lock stay
             params = yaml.safe_load((root / "params.yaml").read_text())
             done = finished_stages(root, stage_order(params))
         else:
@@ -151,16 +149,6 @@ def finished_stages(root: Path, order: list[str]) -> set[str]:
             break
         done.add(stage)
     return done
-
-
-def refresh_code(root: Path) -> None:
-    """This checkout's tracked library and stage code into a kept copy, so that a resumed run runs a fix
-    made since; its params.yaml and dvc.lock stay."""
-    files = subprocess.run(["git", "ls-files", "src", "stages"], cwd=REPO, capture_output=True, text=True,
-                           check=True).stdout.split()
-    for name in files:
-        (root / name).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(REPO / name, root / name)
 
 
 def mean_of(values: list[float | None]) -> str:

@@ -46,8 +46,10 @@ def sh(args: list[str], cwd: Path) -> None:
         raise click.ClickException(f"{' '.join(args)} failed in {cwd}:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
 
 
-def copy_repository(destination: Path) -> None:
-    files = subprocess.run(["git", "ls-files"], cwd=REPO, capture_output=True, text=True, check=True).stdout.split()
+def copy_repository(destination: Path, *paths: str) -> None:
+    """This checkout's tracked files (only those under `paths`, when given) into `destination`."""
+    files = subprocess.run(["git", "ls-files", *paths], cwd=REPO, capture_output=True, text=True,
+                           check=True).stdout.split()
     for name in files:
         if (REPO / name).is_file():
             (destination / name).parent.mkdir(parents=True, exist_ok=True)
