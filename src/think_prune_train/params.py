@@ -118,6 +118,10 @@ class HarderParams:
         )
 
 
+# chain_sum's worked-solution styles (prepare.solution_style; tasks.reasoning_gym.chain_solution writes them).
+SOLUTION_STYLES = ("steps", "rewrite")
+
+
 @dataclass
 class PrepareParams:
     task: str = field(
@@ -175,7 +179,7 @@ class PrepareParams:
             f"train_questions + test_questions + warmup_questions is {total:,}, over {MAX_QUESTIONS:,}: prepare draws "
             f"four times as many task items to measure the mix of difficulties, which would run for hours",
         )
-        _check(self.solution_style in ("steps", "rewrite"), "solution_style", "must be 'steps' or 'rewrite'")
+        _check(self.solution_style in SOLUTION_STYLES, "solution_style", "must be 'steps' or 'rewrite'")
         _check(self.solution_style == "steps" or self.task == "chain_sum", "solution_style",
                f"'{self.solution_style}' is for chain_sum's worked solutions; {self.task} ships its own: remove it")
         _check_question_template(self.question_template)

@@ -13,7 +13,7 @@ import pandas as pd
 
 from think_prune_train.errors import TaskError
 from think_prune_train.inputs import shown
-from think_prune_train.params import PrepareParams
+from think_prune_train.params import SOLUTION_STYLES, PrepareParams
 from think_prune_train.seeding import derive_seed
 from think_prune_train.tasks.records import canonical_answer, question_id, solution_steps
 from think_prune_train.tasks.splits import SPLITS, stratified_splits
@@ -49,9 +49,6 @@ def chain_solution(expression: str, compact: bool = False, style: str = "steps")
         total = result
     solution = "\n".join(steps) + f"\n{MARKER} {total}"
     return solution.replace(" ", "") if compact else solution
-
-
-SOLUTION_STYLES = ("steps", "rewrite")
 
 
 def _solution_for(task: str, item: dict, compact: bool, style: str = "steps") -> str:
