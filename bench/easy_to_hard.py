@@ -127,6 +127,9 @@ def read_run(root: Path, evaluated: list[str]) -> dict:
 def kept_run(folder: Path) -> tuple[str, int, list[str], dict]:
     """A run kept with --keep, finished or stopped: (configuration, seed, overrides, results of the rounds
     it evaluated and this copy ran, in order)."""
+    if not (folder / "params.yaml").is_file() or not (folder / "dvc.lock").is_file():
+        raise click.ClickException(f"{folder} is not a run kept with --keep (no params.yaml or dvc.lock): pass the "
+                                   f"folder <config>-seed-<N> inside the --keep folder")
     params = yaml.safe_load((folder / "params.yaml").read_text())
     done = finished_stages(folder, stage_order(params))
     evaluated = [round_ for round_ in params["evaluated"] if f"evaluate@{round_}" in done]
